@@ -1,0 +1,96 @@
+//! `GET /files/{filename}`: serves a link's bytes and counts one download.
+//!
+//! The token comes as `Authorization: Bearer` or `?token=`. The file name in
+//! the path must equal the stored one, but the storage key always comes from
+//! the link record. `HEAD` checks the link without counting; `OPTIONS` lists
+//! the methods.
+//!
+//! SECURITY: the bytes go out as an attachment with `nosniff`, a sandboxing
+//! `Content-Security-Policy` and, for HTML, SVG, XML and script types,
+//! `application/octet-stream`, so no upload can run in a browser.
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Error, Request, Response};
+use percent_encoding::percent_decode_str;
+use shared::App;
+use shared::domain::{Link, ParamError, served_content_type};
+use shared::http::{self, ApiError};
+use shared::service;
+
+/// Handles one request; expected failures become JSON error responses.
+///
+/// # Errors
+///
+/// Never in practice: every failure is answered with a status.
+#[tracing::instrument(skip_all, fields(route = "files"))]
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
+    let head = request.method() == Method::HEAD;
+    let mut response = respond(app, &request)
+        .await
+        .unwrap_or_else(ApiError::into_response);
+    if head {
+        *response.body_mut() = Body::Empty;
+    }
+    Ok(response)
+}
+
+async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+    let method = request.method().clone();
+    match method {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => return Ok(http::options_response("GET, HEAD, OPTIONS")),
+        _ => return Err(ApiError::MethodNotAllowed),
+    }
+    let raw_name = http::path_param(request, "filename", "/files/")
+        .ok_or_else(|| ParamError::new("filename", "is required in the path"))?;
+    let name = percent_decode_str(&raw_name)
+        .decode_utf8()
+        .map_err(|_| ParamError::new("filename", "is not valid UTF-8 after percent-decoding"))?
+        .into_owned();
+    let token = http::presented_token(request).ok_or_else(|| {
+        ParamError::new(
+            "token",
+            "is required: send it as ?token= or Authorization: Bearer",
+        )
+    })?;
+    let caller = http::caller(request);
+
+    if method == Method::HEAD {
+        let link = service::view(app, &token, &caller).await?;
+        if link.file_name != name {
+            return Err(ApiError::NotFound(
+                "this link does not serve a file of that name".into(),
+            ));
+        }
+        return Ok(file_response(&link, Body::Empty));
+    }
+    let (link, bytes) = service::download(app, &token, &name, &caller).await?;
+
+    Ok(file_response(&link, Body::Binary(bytes.to_vec())))
+}
+
+fn file_response(link: &Link, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    let served = served_content_type(&link.content_type);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(served)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        http::content_disposition(&link.file_name),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(link.size));
+    if let Ok(digest) = HeaderValue::from_str(&link.sha256) {
+        headers.insert("x-content-sha256", digest);
+    }
+    http::add_common_headers(headers);
+    response
+}

@@ -1,0 +1,243 @@
+//! The local API: the four Lambda handlers behind one HTTP server on
+//! 127.0.0.1, each request shaped the way API Gateway's REST API would pass
+//! it (path parameters, query parameters, source IP, API key id).
+//!
+//! The server does API Gateway's part of the work and nothing more: it
+//! checks `x-api-key` on the creator routes against `API_KEYS`, puts the
+//! key's id (never the key) into the request context, and refuses bodies over
+//! the request size limit before reading them. Everything else happens in the
+//! handlers, the same code the Lambda binaries run.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use shared::App;
+use shared::http::{ApiError, api_key_id};
+use tokio::net::TcpListener;
+
+pub mod setup;
+
+/// Room for multipart framing on top of the largest file.
+const REQUEST_OVERHEAD: u64 = 64 * 1024;
+
+/// Which handler a path goes to.
+enum Route {
+    GenerateLink,
+    UploadFile,
+    Access(String),
+    Files(String),
+}
+
+fn route(path: &str) -> Option<Route> {
+    match path {
+        "/generate-link" => Some(Route::GenerateLink),
+        "/upload-file" => Some(Route::UploadFile),
+        _ => {
+            let segment = |prefix: &str| {
+                path.strip_prefix(prefix)
+                    .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+                    .map(str::to_owned)
+            };
+            segment("/access/")
+                .map(Route::Access)
+                .or_else(|| segment("/files/").map(Route::Files))
+        }
+    }
+}
+
+/// Serves `app` on `listener` until the process is stopped.
+///
+/// # Errors
+///
+/// Returns an error only when accepting connections fails.
+pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
+    let app = Arc::new(app);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(dispatch(&app, request, peer).await) }
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+}
+
+async fn dispatch(
+    app: &App,
+    request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let Some(target) = route(request.uri().path()) else {
+        return to_hyper(ApiError::NotFound("no such route".into()).into_response());
+    };
+    let creator_route = matches!(target, Route::GenerateLink | Route::UploadFile);
+    let key_id = if creator_route {
+        match check_api_key(app, request.headers()) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                tracing::info!(source_ip = %peer.ip(), "denied: {error}");
+                return to_hyper(error.into_response());
+            }
+        }
+    } else {
+        None
+    };
+
+    let limit = app.config.max_upload_bytes + REQUEST_OVERHEAD;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return to_hyper(too_large(app));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return to_hyper(too_large(app));
+            }
+            return to_hyper(
+                ApiError::BadRequest {
+                    code: "invalid_body",
+                    message: "the request body could not be read".into(),
+                }
+                .into_response(),
+            );
+        }
+    };
+
+    let event = to_event(parts, bytes, peer, key_id, &target);
+    let result = match target {
+        Route::GenerateLink => generate_link::handle(app, event).await,
+        Route::UploadFile => upload_file::handle(app, event).await,
+        Route::Access(_) => access::handle(app, event).await,
+        Route::Files(_) => files::handle(app, event).await,
+    };
+    match result {
+        Ok(response) => to_hyper(response),
+        Err(error) => {
+            tracing::error!(%error, "handler failed");
+            to_hyper(ApiError::Internal.into_response())
+        }
+    }
+}
+
+fn too_large(app: &App) -> lambda_http::Response<Body> {
+    ApiError::PayloadTooLarge {
+        limit: app.config.max_upload_bytes,
+    }
+    .into_response()
+}
+
+/// Does API Gateway's API key check: the key must be one of `API_KEYS`.
+fn check_api_key(app: &App, headers: &http::HeaderMap) -> Result<String, ApiError> {
+    let presented = headers
+        .get("x-api-key")
+        .map(HeaderValue::as_bytes)
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    if app.config.api_keys.iter().any(|key| key.ct_eq(presented)) {
+        Ok(api_key_id(presented))
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn to_event(
+    parts: http::request::Parts,
+    bytes: Bytes,
+    peer: SocketAddr,
+    key_id: Option<String>,
+    target: &Route,
+) -> lambda_http::Request {
+    let mut context = ApiGatewayProxyRequestContext::default();
+    context.identity.source_ip = Some(peer.ip().to_string());
+    context.identity.api_key_id = key_id;
+    context.identity.user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    context.request_id = Some(uuid_like());
+    context.http_method = parts.method.clone();
+
+    let mut path_parameters = HashMap::new();
+    match target {
+        Route::Access(token) => {
+            path_parameters.insert("token".to_owned(), token.clone());
+        }
+        Route::Files(name) => {
+            path_parameters.insert("filename".to_owned(), name.clone());
+        }
+        Route::GenerateLink | Route::UploadFile => {}
+    }
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(text) = parts.uri.query() {
+        for (key, value) in url::form_urlencoded::parse(text.as_bytes()) {
+            query
+                .entry(key.into_owned())
+                .or_default()
+                .push(value.into_owned());
+        }
+    }
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        Body::Binary(bytes.to_vec())
+    };
+    let path = parts.uri.path().to_owned();
+    let mut request = http::Request::from_parts(parts, body);
+    // API Gateway passes the key's id, never the key itself, to the function.
+    request.headers_mut().remove("x-api-key");
+    request
+        .with_raw_http_path(path)
+        .with_path_parameters(path_parameters)
+        .with_query_string_parameters(query)
+        .with_request_context(RequestContext::ApiGatewayV1(context))
+}
+
+fn uuid_like() -> String {
+    shared::domain::LinkId::generate().as_str().to_owned()
+}
+
+fn to_hyper(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    if parts.status == StatusCode::NO_CONTENT {
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    Response::from_parts(parts, Full::new(bytes))
+}

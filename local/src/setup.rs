@@ -1,0 +1,79 @@
+//! Defaults that make the local server usable with no configuration at all.
+
+use std::io::Write;
+use std::path::Path;
+
+use shared::Config;
+use shared::config::KeySource;
+use shared::secret::SecretBytes;
+use shared::token::{Keyring, MIN_KEY_BYTES, encode_key_entry};
+
+/// File under `DATA_DIR` that keeps the local signing key.
+pub const KEY_FILE: &str = "signing-keys";
+
+/// Fills what a local run leaves unset: the public base URL, a signing key
+/// kept in the data folder, and an API key for this run, which is returned
+/// so that it can be shown once.
+///
+/// # Errors
+///
+/// Fails when the key file cannot be read or written.
+pub fn fill_local_defaults(
+    config: &mut Config,
+    port: u16,
+) -> Result<Option<SecretBytes>, std::io::Error> {
+    if config.public_base_url.is_none() {
+        config.public_base_url = Some(format!("http://127.0.0.1:{port}"));
+    }
+    if matches!(config.keys, KeySource::Missing) {
+        if let Some(dir) = config.data_dir().cloned() {
+            config.keys = KeySource::Inline(load_or_create_keys(&dir)?);
+        }
+    }
+    if !config.api_keys.is_empty() {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    let key = SecretBytes::new(format!("local-{}", hex::encode(bytes)).into_bytes());
+    config.api_keys.push(key.clone());
+    Ok(Some(key))
+}
+
+/// Reads `DATA_DIR/signing-keys`, or writes a new random key there (mode
+/// 0600 on Unix) when there is none.
+///
+/// # Errors
+///
+/// Fails when the file cannot be read or created, or holds no valid keyring.
+pub fn load_or_create_keys(data_dir: &Path) -> Result<SecretBytes, std::io::Error> {
+    let path = data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Keyring::parse(text.trim()).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            return Ok(SecretBytes::new(text.trim().as_bytes().to_vec()));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut secret = [0u8; MIN_KEY_BYTES];
+    rand::fill(&mut secret);
+    let entry = encode_key_entry("local-1", &secret);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path)?;
+    file.write_all(entry.as_bytes())?;
+    tracing::info!(path = %path.display(), "created a local signing key");
+    Ok(SecretBytes::new(entry.into_bytes()))
+}

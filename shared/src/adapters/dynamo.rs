@@ -1,0 +1,359 @@
+//! Link and audit records in one DynamoDB table.
+//!
+//! Key schema: partition key `pk` = `link#<id>`, sort key `sk` = `link` for
+//! the link record and `audit#<unix ms>#<random>` for each audit record. The
+//! `ttl` attribute lets DynamoDB sweep records a while after the link
+//! expires; the sweep is garbage collection only, since every read checks
+//! `expires_at` itself.
+//!
+//! A download is counted with one `UpdateItem` whose condition checks the
+//! file name, revocation, expiry and limit, so concurrent downloads on any
+//! number of instances never serve more than the limit.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::adapters::embedded::classify_refusal;
+use crate::domain::{AuditAction, AuditEvent, Link, LinkId, ObjectRef};
+use crate::ports::{AuditLog, ConsumeError, LinkStore, StoreError};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Links and audit records in DynamoDB.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention_seconds: i64,
+}
+
+impl DynamoStore {
+    /// Uses `table` through `client`; records are kept `retention_days`
+    /// after their link expires.
+    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention_seconds: i64::from(retention_days) * 86_400,
+        }
+    }
+
+    fn key(id: &LinkId) -> Item {
+        HashMap::from([
+            ("pk".to_owned(), s(format!("link#{id}"))),
+            ("sk".to_owned(), s("link")),
+        ])
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn link_to_item(link: &Link, retention_seconds: i64) -> Item {
+    let mut item = DynamoStore::key(&link.id);
+    item.insert("link_id".into(), s(link.id.as_str()));
+    item.insert("bucket".into(), s(&link.object.bucket));
+    item.insert("object_key".into(), s(&link.object.key));
+    if let Some(version) = &link.object.version_id {
+        item.insert("version_id".into(), s(version));
+    }
+    if let Some(etag) = &link.object.etag {
+        item.insert("etag".into(), s(etag));
+    }
+    item.insert("file_name".into(), s(&link.file_name));
+    item.insert("size".into(), n(link.size));
+    item.insert("content_type".into(), s(&link.content_type));
+    item.insert("sha256".into(), s(&link.sha256));
+    item.insert("creator".into(), s(&link.creator));
+    item.insert("created_at".into(), n(link.created_at));
+    item.insert("expires_at".into(), n(link.expires_at));
+    item.insert("max_downloads".into(), n(link.max_downloads));
+    item.insert("downloads".into(), n(link.downloads));
+    item.insert("revoked".into(), AttributeValue::Bool(link.revoked));
+    item.insert("ttl".into(), n(link.expires_at + retention_seconds));
+    item
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("stored item has a missing or invalid {0}")]
+struct BadItem(&'static str);
+
+fn text(item: &Item, name: &'static str) -> Result<String, BadItem> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or(BadItem(name))
+}
+
+fn optional_text(item: &Item, name: &'static str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number<T: std::str::FromStr>(item: &Item, name: &'static str) -> Result<T, BadItem> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or(BadItem(name))
+}
+
+fn item_to_link(item: &Item) -> Result<Link, BadItem> {
+    let id = LinkId::parse(&text(item, "link_id")?).ok_or(BadItem("link_id"))?;
+    Ok(Link {
+        id,
+        object: ObjectRef {
+            bucket: text(item, "bucket")?,
+            key: text(item, "object_key")?,
+            version_id: optional_text(item, "version_id"),
+            etag: optional_text(item, "etag"),
+        },
+        file_name: text(item, "file_name")?,
+        size: number(item, "size")?,
+        content_type: text(item, "content_type")?,
+        sha256: text(item, "sha256")?,
+        creator: text(item, "creator")?,
+        created_at: number(item, "created_at")?,
+        expires_at: number(item, "expires_at")?,
+        max_downloads: number(item, "max_downloads")?,
+        downloads: number(item, "downloads")?,
+        revoked: item
+            .get("revoked")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
+}
+
+#[async_trait]
+impl LinkStore for DynamoStore {
+    async fn insert(&self, link: &Link) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(link_to_item(link, self.retention_seconds)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb put_item link", e))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &LinkId) -> Result<Option<Link>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb get_item link", e))?;
+        output
+            .item()
+            .map(item_to_link)
+            .transpose()
+            .map_err(|e| StoreError::new("dynamodb decode link", e))
+    }
+
+    async fn consume_download(
+        &self,
+        id: &LinkId,
+        file_name: &str,
+        now: i64,
+    ) -> Result<Link, ConsumeError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET downloads = downloads + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND file_name = :name AND revoked = :false \
+                 AND expires_at > :now AND downloads < max_downloads",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":name", s(file_name))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes().ok_or_else(|| {
+                    StoreError::new("dynamodb update_item download", "no attributes returned")
+                })?;
+                item_to_link(item)
+                    .map_err(|e| ConsumeError::Store(StoreError::new("dynamodb decode link", e)))
+            }
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(failed) => {
+                    // The old item tells which condition failed; no item at
+                    // all means the link does not exist.
+                    let Some(old) = failed.item() else {
+                        return Err(ConsumeError::NotFound);
+                    };
+                    let link = item_to_link(old).map_err(|e| {
+                        ConsumeError::Store(StoreError::new("dynamodb decode link", e))
+                    })?;
+                    Err(classify_refusal(&link, file_name, now))
+                }
+                other => Err(StoreError::new("dynamodb update_item download", other).into()),
+            },
+            Err(other) => Err(StoreError::new("dynamodb update_item download", other).into()),
+        }
+    }
+
+    async fn refund_download(&self, id: &LinkId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET downloads = downloads - :one")
+            .condition_expression("attribute_exists(pk) AND downloads > :zero")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb update_item refund", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoStore {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let sort_key = format!(
+            "audit#{:013}#{}",
+            event.at_ms,
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(format!("link#{}", event.link_id))),
+            ("sk".to_owned(), s(sort_key)),
+            ("link_id".to_owned(), s(event.link_id.as_str())),
+            ("at_ms".to_owned(), n(event.at_ms)),
+            ("action".to_owned(), s(event.action.code())),
+            ("source_ip".to_owned(), s(&event.source_ip)),
+            ("user_agent".to_owned(), s(&event.user_agent)),
+            ("token_fingerprint".to_owned(), s(&event.token_fingerprint)),
+            (
+                "ttl".to_owned(),
+                n(event.at_ms / 1000 + self.retention_seconds),
+            ),
+        ]);
+        if let Some(reason) = &event.reason {
+            item.insert("reason".into(), s(reason));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb put_item audit", e))?;
+        Ok(())
+    }
+
+    async fn list(&self, id: &LinkId) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(format!("link#{id}")))
+                .expression_attribute_values(":prefix", s("audit#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::new("dynamodb query audit", e))?;
+            for item in output.items() {
+                let decoded = (|| -> Result<AuditEvent, BadItem> {
+                    Ok(AuditEvent {
+                        link_id: id.clone(),
+                        at_ms: number(item, "at_ms")?,
+                        action: AuditAction::from_code(&text(item, "action")?)
+                            .ok_or(BadItem("action"))?,
+                        reason: optional_text(item, "reason"),
+                        source_ip: text(item, "source_ip")?,
+                        user_agent: text(item, "user_agent")?,
+                        token_fingerprint: text(item, "token_fingerprint")?,
+                    })
+                })();
+                events.push(decoded.map_err(|e| StoreError::new("dynamodb decode audit", e))?);
+            }
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// Creates the table with the key schema and TTL setting the template
+/// declares, for tests against an emulator.
+///
+/// # Errors
+///
+/// Returns the emulator's failure.
+#[cfg(feature = "test-util")]
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| StoreError::new("build attribute definition", e))
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| StoreError::new("build key schema", e))
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await
+        .map_err(|e| StoreError::new("dynamodb create_table", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(|e| StoreError::new("build ttl specification", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| StoreError::new("dynamodb update_time_to_live", e))?;
+    Ok(())
+}

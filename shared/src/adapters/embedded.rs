@@ -1,0 +1,449 @@
+//! The embedded store: link and audit records in one SQLite file, file bytes
+//! in a folder beside it.
+//!
+//! SQLite runs in WAL mode with a busy timeout, so several processes can
+//! share one store: every write is a single statement, and the download count
+//! is one `UPDATE ... WHERE downloads < max_downloads ... RETURNING`, which
+//! SQLite runs under its write lock, so N concurrent downloads of a link with
+//! limit L serve exactly min(N, L).
+//!
+//! Object files are named by the SHA-256 of bucket and key, so no key, however
+//! strange, can name a path outside the folder.
+//!
+//! # Limitations
+//!
+//! One connection per process, behind a mutex: writes from one process are
+//! serialised, which is ample for a local server but not a shared service.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
+
+use crate::config::EMBEDDED_BUCKET;
+use crate::domain::{AuditAction, AuditEvent, Denial, Link, LinkId, LinkState, ObjectRef};
+use crate::ports::{AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS links (
+    id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    version_id TEXT,
+    etag TEXT,
+    file_name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    max_downloads INTEGER NOT NULL,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    link_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    source_ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    token_fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_link ON audit (link_id, seq);
+";
+
+const LINK_COLUMNS: &str = "id, bucket, object_key, version_id, etag, file_name, size, \
+    content_type, sha256, creator, created_at, expires_at, max_downloads, downloads, revoked";
+
+/// Link and audit records in SQLite.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+fn sqlite_error(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::new(operation, e)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) `links.sqlite3` under `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the folder or database cannot be created or opened.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::new("create data dir", e))?;
+        let connection = Connection::open(data_dir.join("links.sqlite3"))
+            .map_err(sqlite_error("open sqlite"))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite_error("set busy timeout"))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite_error("enable wal"))?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite_error("set synchronous"))?;
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(sqlite_error("create schema"))?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    async fn with<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let guard = connection
+                .lock()
+                .map_err(|_| StoreError::new(operation, "sqlite connection mutex poisoned"))?;
+            work(&guard).map_err(sqlite_error(operation))
+        })
+        .await
+        .map_err(|e| StoreError::new(operation, e))?
+    }
+}
+
+fn row_to_link(row: &Row<'_>) -> Result<Link, rusqlite::Error> {
+    let id: String = row.get(0)?;
+    let link_id = LinkId::parse(&id).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("stored link id {id:?} is not a link id").into(),
+        )
+    })?;
+    Ok(Link {
+        id: link_id,
+        object: ObjectRef {
+            bucket: row.get(1)?,
+            key: row.get(2)?,
+            version_id: row.get(3)?,
+            etag: row.get(4)?,
+        },
+        file_name: row.get(5)?,
+        size: u64::try_from(row.get::<_, i64>(6)?).unwrap_or(0),
+        content_type: row.get(7)?,
+        sha256: row.get(8)?,
+        creator: row.get(9)?,
+        created_at: row.get(10)?,
+        expires_at: row.get(11)?,
+        max_downloads: row.get(12)?,
+        downloads: row.get(13)?,
+        revoked: row.get(14)?,
+    })
+}
+
+#[async_trait]
+impl LinkStore for EmbeddedStore {
+    async fn insert(&self, link: &Link) -> Result<(), StoreError> {
+        let link = link.clone();
+        self.with("sqlite insert link", move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO links ({LINK_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ),
+                params![
+                    link.id.as_str(),
+                    link.object.bucket,
+                    link.object.key,
+                    link.object.version_id,
+                    link.object.etag,
+                    link.file_name,
+                    i64::try_from(link.size).unwrap_or(i64::MAX),
+                    link.content_type,
+                    link.sha256,
+                    link.creator,
+                    link.created_at,
+                    link.expires_at,
+                    link.max_downloads,
+                    link.downloads,
+                    link.revoked,
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &LinkId) -> Result<Option<Link>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite get link", move |c| {
+            c.query_row(
+                &format!("SELECT {LINK_COLUMNS} FROM links WHERE id = ?1"),
+                params![id],
+                row_to_link,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn consume_download(
+        &self,
+        id: &LinkId,
+        file_name: &str,
+        now: i64,
+    ) -> Result<Link, ConsumeError> {
+        let id_text = id.as_str().to_owned();
+        let name = file_name.to_owned();
+        let updated = self
+            .with("sqlite consume download", move |c| {
+                c.query_row(
+                    &format!(
+                        "UPDATE links SET downloads = downloads + 1 \
+                         WHERE id = ?1 AND file_name = ?2 AND revoked = 0 \
+                         AND expires_at > ?3 AND downloads < max_downloads \
+                         RETURNING {LINK_COLUMNS}"
+                    ),
+                    params![id_text, name, now],
+                    row_to_link,
+                )
+                .optional()
+            })
+            .await?;
+        if let Some(link) = updated {
+            return Ok(link);
+        }
+        let current = self.get(id).await?.ok_or(ConsumeError::NotFound)?;
+        Err(classify_refusal(&current, file_name, now))
+    }
+
+    async fn refund_download(&self, id: &LinkId) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite refund download", move |c| {
+            c.execute(
+                "UPDATE links SET downloads = downloads - 1 WHERE id = ?1 AND downloads > 0",
+                params![id],
+            )
+            .map(drop)
+        })
+        .await
+    }
+}
+
+/// Explains why the atomic count did not happen, from the record read after.
+pub(crate) fn classify_refusal(link: &Link, file_name: &str, now: i64) -> ConsumeError {
+    if link.file_name != file_name {
+        return ConsumeError::NameMismatch;
+    }
+    match link.state(now) {
+        LinkState::Denied(denial) => ConsumeError::Denied(denial),
+        // Another request took the last download between the update and the
+        // read; from this request's side the link is used up.
+        LinkState::Active => ConsumeError::Denied(Denial::UsedUp),
+    }
+}
+
+#[async_trait]
+impl AuditLog for EmbeddedStore {
+    async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.with("sqlite insert audit", move |c| {
+            c.execute(
+                "INSERT INTO audit (link_id, at_ms, action, reason, source_ip, user_agent, \
+                 token_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    event.link_id.as_str(),
+                    event.at_ms,
+                    event.action.code(),
+                    event.reason,
+                    event.source_ip,
+                    event.user_agent,
+                    event.token_fingerprint,
+                ],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn list(&self, id: &LinkId) -> Result<Vec<AuditEvent>, StoreError> {
+        let link_id = id.clone();
+        self.with("sqlite list audit", move |c| {
+            let mut statement = c.prepare(
+                "SELECT at_ms, action, reason, source_ip, user_agent, token_fingerprint \
+                 FROM audit WHERE link_id = ?1 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![link_id.as_str()], |row| {
+                let action: String = row.get(1)?;
+                Ok(AuditEvent {
+                    link_id: link_id.clone(),
+                    at_ms: row.get(0)?,
+                    action: AuditAction::from_code(&action).unwrap_or(AuditAction::Denied),
+                    reason: row.get(2)?,
+                    source_ip: row.get(3)?,
+                    user_agent: row.get(4)?,
+                    token_fingerprint: row.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+/// File bytes in a folder, one file per object plus a small metadata file.
+#[derive(Clone, Debug)]
+pub struct EmbeddedObjects {
+    root: PathBuf,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ObjectMeta {
+    key: String,
+    content_type: String,
+}
+
+impl EmbeddedObjects {
+    /// Uses `data_dir/objects`, creating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the folder cannot be created.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let root = data_dir.join("objects");
+        std::fs::create_dir_all(&root).map_err(|e| StoreError::new("create objects dir", e))?;
+        Ok(Self { root })
+    }
+
+    fn path_for(&self, key: &str) -> PathBuf {
+        let digest = Sha256::digest(format!("{EMBEDDED_BUCKET}/{key}").as_bytes());
+        self.root.join(hex::encode(digest))
+    }
+
+    async fn read_meta(&self, path: &Path) -> Result<Option<ObjectMeta>, StoreError> {
+        match tokio::fs::read(path.with_extension("json")).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::new("parse object metadata", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::new("read object metadata", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for EmbeddedObjects {
+    fn bucket(&self) -> &str {
+        EMBEDDED_BUCKET
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectInfo, StoreError> {
+        let path = self.path_for(key);
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let meta = serde_json::to_vec(&ObjectMeta {
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+        })
+        .map_err(|e| StoreError::new("encode object metadata", e))?;
+        // Write to temporary names and rename, so a reader never sees half a
+        // file and a crash leaves no object under the real name.
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let temp_data = path.with_extension(format!("tmp-{suffix}"));
+        let temp_meta = path.with_extension(format!("meta-{suffix}"));
+        let result = async {
+            tokio::fs::write(&temp_data, &bytes).await?;
+            tokio::fs::write(&temp_meta, &meta).await?;
+            tokio::fs::rename(&temp_meta, path.with_extension("json")).await?;
+            tokio::fs::rename(&temp_data, &path).await
+        }
+        .await;
+        if let Err(error) = result {
+            let _ = tokio::fs::remove_file(&temp_data).await;
+            let _ = tokio::fs::remove_file(&temp_meta).await;
+            return Err(StoreError::new("write object", error));
+        }
+        Ok(ObjectInfo {
+            object: ObjectRef {
+                bucket: EMBEDDED_BUCKET.to_owned(),
+                key: key.to_owned(),
+                version_id: None,
+                etag: Some(sha256.clone()),
+            },
+            size: bytes.len() as u64,
+            content_type: Some(content_type.to_owned()),
+            sha256,
+        })
+    }
+
+    async fn describe(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        if bucket != EMBEDDED_BUCKET {
+            return Ok(None);
+        }
+        let path = self.path_for(key);
+        let Some(meta) = self.read_meta(&path).await? else {
+            return Ok(None);
+        };
+        if meta.key != key {
+            return Ok(None);
+        }
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::new("read object", e)),
+        };
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(Some(ObjectInfo {
+            object: ObjectRef {
+                bucket: EMBEDDED_BUCKET.to_owned(),
+                key: key.to_owned(),
+                version_id: None,
+                etag: Some(sha256.clone()),
+            },
+            size: bytes.len() as u64,
+            content_type: Some(meta.content_type),
+            sha256,
+        }))
+    }
+
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Bytes>, StoreError> {
+        if object.bucket != EMBEDDED_BUCKET {
+            return Ok(None);
+        }
+        let bytes = match tokio::fs::read(self.path_for(&object.key)).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::new("read object", e)),
+        };
+        // The ETag of an embedded object is its SHA-256, so this check pins
+        // the download to the exact bytes the link was made for.
+        if let Some(etag) = &object.etag {
+            if hex::encode(Sha256::digest(&bytes)) != *etag {
+                tracing::warn!(key_hash = %crate::secret::fingerprint(object.key.as_bytes()),
+                    "object changed since the link was made");
+                return Ok(None);
+            }
+        }
+        Ok(Some(Bytes::from(bytes)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_for(key);
+        for target in [path.with_extension("json"), path] {
+            match tokio::fs::remove_file(&target).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::new("delete object", e)),
+            }
+        }
+        Ok(())
+    }
+}

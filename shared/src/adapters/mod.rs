@@ -1,0 +1,10 @@
+//! Implementations of the [`crate::ports`] traits: DynamoDB and S3 for AWS,
+//! SQLite and a folder of files for the embedded store.
+
+pub mod dynamo;
+pub mod embedded;
+pub mod s3;
+
+pub use dynamo::DynamoStore;
+pub use embedded::{EmbeddedObjects, EmbeddedStore};
+pub use s3::S3Objects;

@@ -1,0 +1,160 @@
+//! File bytes in S3.
+//!
+//! Uploads are written with a SHA-256 checksum that S3 verifies. A link pins
+//! the object's ETag (and version id when the bucket is versioned), and every
+//! download asks S3 for exactly that object with `If-Match`, so bytes that
+//! changed after the link was made are never served.
+//!
+//! # Limitations
+//!
+//! `describe` reads the whole object to hash it when S3 holds no full-object
+//! SHA-256 for it, which takes time in proportion to its size.
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use base64::Engine;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::domain::ObjectRef;
+use crate::ports::{ObjectInfo, ObjectStore, StoreError};
+
+/// File bytes in one S3 bucket, with read access to the allowed ones.
+#[derive(Clone, Debug)]
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Objects {
+    /// Uses `bucket` through `client`.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+/// Whether an SDK error is S3 saying the object is absent or has changed.
+fn is_missing_or_changed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let code = error.code();
+    matches!(status, Some(404 | 412))
+        || matches!(code, Some("NoSuchKey" | "NotFound" | "PreconditionFailed"))
+}
+
+#[async_trait]
+impl ObjectStore for S3Objects {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectInfo, StoreError> {
+        let digest = Sha256::digest(&bytes);
+        let size = bytes.len() as u64;
+        let output = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(digest))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| StoreError::new("s3 put_object", e))?;
+        Ok(ObjectInfo {
+            object: ObjectRef {
+                bucket: self.bucket.clone(),
+                key: key.to_owned(),
+                version_id: output.version_id().map(String::from),
+                etag: output.e_tag().map(String::from),
+            },
+            size,
+            content_type: Some(content_type.to_owned()),
+            sha256: hex::encode(digest),
+        })
+    }
+
+    async fn describe(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        let output = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if is_missing_or_changed(&error) => return Ok(None),
+            Err(error) => return Err(StoreError::new("s3 get_object", error)),
+        };
+        let object = ObjectRef {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: output.version_id().map(String::from),
+            etag: output.e_tag().map(String::from),
+        };
+        let content_type = output.content_type().map(String::from);
+        // Hash while streaming, so memory stays flat whatever the size.
+        let mut body = output.body;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::new("s3 read object", e))?
+        {
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok(Some(ObjectInfo {
+            object,
+            size,
+            content_type,
+            sha256: hex::encode(hasher.finalize()),
+        }))
+    }
+
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Bytes>, StoreError> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .set_version_id(object.version_id.clone())
+            .set_if_match(object.etag.clone());
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(error) if is_missing_or_changed(&error) => return Ok(None),
+            Err(error) => return Err(StoreError::new("s3 get_object", error)),
+        };
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::new("s3 read object", e))?;
+        Ok(Some(bytes.into_bytes()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("s3 delete_object", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! The service's state, built once at cold start and borrowed by every
+//! request: configuration, signing keys, stores and clock.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::adapters::{DynamoStore, EmbeddedObjects, EmbeddedStore, S3Objects};
+use crate::config::{Backend, Config, ConfigError, KeySource};
+use crate::ports::{AuditLog, Clock, LinkStore, ObjectStore, StoreError, SystemClock};
+use crate::token::{Keyring, KeyringError};
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct App {
+    /// Settings.
+    pub config: Config,
+    /// Signing and verification keys.
+    pub keys: Keyring,
+    /// Link records.
+    pub links: Arc<dyn LinkStore>,
+    /// Audit records.
+    pub audit: Arc<dyn AuditLog>,
+    /// File bytes.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A variable is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The signing keys are unusable.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyringError),
+    /// Neither `SIGNING_KEYS` nor `SIGNING_KEYS_SECRET_ID` is set.
+    #[error("no signing keys: set SIGNING_KEYS or SIGNING_KEYS_SECRET_ID")]
+    NoKeys,
+    /// The signing key secret could not be read.
+    #[error("reading the signing key secret failed: {0}")]
+    Secret(String),
+    /// A store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl App {
+    /// Builds the state for `config`: AWS clients from the environment's SDK
+    /// settings, or the embedded store.
+    ///
+    /// # Errors
+    ///
+    /// Fails when keys are missing or invalid or a store cannot be opened.
+    pub async fn from_config(config: Config) -> Result<Self, StartError> {
+        match config.backend.clone() {
+            Backend::Aws { table, bucket } => {
+                let sdk = aws_config::load_from_env().await;
+                let keys = load_keys(&config.keys, Some(&sdk)).await?;
+                Ok(Self::aws(config, &sdk, &table, &bucket, keys))
+            }
+            Backend::Embedded { data_dir } => {
+                let keys = load_keys(&config.keys, None).await?;
+                Self::embedded(config, &data_dir, keys)
+            }
+        }
+    }
+
+    /// Builds the state over DynamoDB and S3 with the given SDK settings.
+    pub fn aws(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        bucket: &str,
+        keys: Keyring,
+    ) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        // An explicit endpoint is an emulator or a private endpoint, where
+        // virtual-hosted bucket names do not resolve.
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        let store = Arc::new(DynamoStore::new(dynamo, table, config.audit_retention_days));
+        Self {
+            keys,
+            links: store.clone(),
+            audit: store,
+            objects: Arc::new(S3Objects::new(s3, bucket)),
+            clock: Arc::new(SystemClock),
+            config,
+        }
+    }
+
+    /// Builds the state over the embedded store in `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the store cannot be opened.
+    pub fn embedded(config: Config, data_dir: &Path, keys: Keyring) -> Result<Self, StartError> {
+        let store = Arc::new(EmbeddedStore::open(data_dir)?);
+        Ok(Self {
+            keys,
+            links: store.clone(),
+            audit: store,
+            objects: Arc::new(EmbeddedObjects::open(data_dir)?),
+            clock: Arc::new(SystemClock),
+            config,
+        })
+    }
+}
+
+async fn load_keys(
+    source: &KeySource,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Keyring, StartError> {
+    match source {
+        KeySource::Inline(text) => {
+            let text = std::str::from_utf8(text.expose())
+                .map_err(|_| StartError::Secret("SIGNING_KEYS is not UTF-8".into()))?;
+            Ok(Keyring::parse(text)?)
+        }
+        KeySource::SecretsManager(id) => {
+            let owned;
+            let sdk = match sdk {
+                Some(sdk) => sdk,
+                None => {
+                    owned = aws_config::load_from_env().await;
+                    &owned
+                }
+            };
+            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            let output = client
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    StartError::Secret(
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
+            let text = output
+                .secret_string()
+                .ok_or_else(|| StartError::Secret(format!("secret {id} holds no string")))?;
+            Ok(Keyring::parse(text)?)
+        }
+        KeySource::Missing => Err(StartError::NoKeys),
+    }
+}

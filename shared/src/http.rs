@@ -1,0 +1,608 @@
+//! Request parsing and the one mapping from errors to HTTP responses.
+//!
+//! | status | when |
+//! |---|---|
+//! | 400 | the body is not JSON, or not a JSON object |
+//! | 401 | no API key was presented (local server and `cargo lambda watch` only) |
+//! | 403 | the API key is not one of `API_KEYS` (same) |
+//! | 404 | the token is forged, unknown, or names another file |
+//! | 405 | the method is not served on the route |
+//! | 410 | the link is expired, revoked or used up |
+//! | 413 | the body is larger than one request may carry |
+//! | 415 | the body has the wrong content type |
+//! | 422 | a parameter, file name or token is missing or malformed |
+//! | 500 | a store failed; the body says nothing more, the log has the cause |
+//!
+//! Every error body is JSON: `{"status": "error", "error": CODE, "message":
+//! TEXT}` plus `field` for a bad parameter. Every response carries
+//! `Cache-Control: no-store`, `X-Content-Type-Options: nosniff` and
+//! `Referrer-Policy: no-referrer`, because most of them carry or concern a
+//! token.
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::domain::{Denial, ParamError};
+use crate::secret::{RawToken, fingerprint};
+
+/// Everything a handler can answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body cannot be read as the route expects.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+    /// No API key presented.
+    #[error("missing API key")]
+    Unauthorized,
+    /// API key not recognised.
+    #[error("invalid API key")]
+    Forbidden,
+    /// Nothing here for this request.
+    #[error("{0}")]
+    NotFound(String),
+    /// Method not served.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A genuine link that may no longer be used.
+    #[error("link is {}", .0.code())]
+    Gone(Denial),
+    /// Body over the limit.
+    #[error("body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Wrong body type.
+    #[error("content type must be {expected}")]
+    UnsupportedMediaType {
+        /// What the route takes.
+        expected: &'static str,
+    },
+    /// A parameter is missing or invalid.
+    #[error(transparent)]
+    Invalid(#[from] ParamError),
+    /// The store or another dependency failed.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// Returns the status code for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Returns the stable error code clients can branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } => code,
+            Self::Unauthorized => "missing_api_key",
+            Self::Forbidden => "invalid_api_key",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Gone(denial) => denial.code(),
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::Invalid(_) => "invalid_parameter",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Unauthorized => "send your API key in the x-api-key header".into(),
+            Self::Forbidden => "the API key in x-api-key is not valid".into(),
+            Self::Gone(Denial::Expired) => "this link has expired".into(),
+            Self::Gone(Denial::Revoked) => "this link has been revoked".into(),
+            Self::Gone(Denial::UsedUp) => "this link has no downloads left".into(),
+            Self::PayloadTooLarge { limit } => format!(
+                "the body is larger than {limit} bytes; files that do not fit in one request \
+                 need the large-upload path"
+            ),
+            Self::Invalid(param) => format!("{} {}", param.field, param.message),
+            Self::Internal => "the service failed; try again later".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Builds the JSON error response.
+    pub fn into_response(self) -> Response<Body> {
+        let mut body = json!({
+            "status": "error",
+            "error": self.code(),
+            "message": self.message(),
+        });
+        if let Self::Invalid(param) = &self {
+            body["field"] = json!(param.field);
+        }
+        let mut response = json_response(self.status(), &body);
+        if matches!(self, Self::MethodNotAllowed) {
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, OPTIONS, POST"),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::ports::StoreError> for ApiError {
+    fn from(error: crate::ports::StoreError) -> Self {
+        let source = &error.source;
+        tracing::error!(operation = error.operation, error = %source, "store failed");
+        Self::Internal
+    }
+}
+
+/// Adds the headers every response carries.
+pub fn add_common_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// Builds a JSON response with the common headers.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    add_common_headers(response.headers_mut());
+    response
+}
+
+/// Who and where a request came from, as API Gateway saw it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Source IP of the connection; `X-Forwarded-For` is never read.
+    pub source_ip: String,
+    /// User-Agent, cut to 256 characters.
+    pub user_agent: String,
+    /// Gateway request id, for log correlation.
+    pub request_id: String,
+}
+
+/// Reads the caller from the gateway's request context.
+pub fn caller(request: &Request) -> Caller {
+    let (source_ip, request_id) = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => (
+            context.identity.source_ip.clone(),
+            context.request_id.clone(),
+        ),
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            (context.http.source_ip.clone(), context.request_id.clone())
+        }
+        _ => (None, None),
+    };
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(256)
+        .collect();
+    Caller {
+        source_ip: source_ip.unwrap_or_else(|| "unknown".into()),
+        user_agent,
+        request_id: request_id.unwrap_or_default(),
+    }
+}
+
+/// Identifies the creator of a request to a creator route.
+///
+/// Behind API Gateway the key was checked by the gateway and its id is in
+/// the request context. Without a gateway (under `cargo lambda watch`), the
+/// handler checks `x-api-key` against `API_KEYS` itself, in constant time,
+/// and names the creator by a fingerprint of the key.
+///
+/// # Errors
+///
+/// [`ApiError::Unauthorized`] without a key, [`ApiError::Forbidden`] with a
+/// wrong one.
+pub fn creator(request: &Request, config: &Config) -> Result<String, ApiError> {
+    if let Some(RequestContext::ApiGatewayV1(context)) = request.request_context_ref() {
+        if let Some(id) = context
+            .identity
+            .api_key_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+        {
+            return Ok(id.to_owned());
+        }
+    }
+    let presented = request
+        .headers()
+        .get("x-api-key")
+        .map(HeaderValue::as_bytes)
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    if config.api_keys.iter().any(|key| key.ct_eq(presented)) {
+        Ok(api_key_id(presented))
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Returns the creator id the service derives from a raw API key, so that
+/// the key itself is never stored.
+pub fn api_key_id(key: &[u8]) -> String {
+    format!("key-{}", fingerprint(key))
+}
+
+/// Returns the base URL of the API: `PUBLIC_BASE_URL`, or the gateway's
+/// domain and stage.
+pub fn base_url(request: &Request, config: &Config) -> String {
+    if let Some(url) = &config.public_base_url {
+        return url.clone();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => {
+            let domain = context.domain_name.clone().unwrap_or_default();
+            match context.stage.as_deref() {
+                Some(stage) if !stage.is_empty() && stage != "$default" => {
+                    format!("https://{domain}/{stage}")
+                }
+                _ => format!("https://{domain}"),
+            }
+        }
+        _ => {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            format!("https://{host}")
+        }
+    }
+}
+
+/// Returns the value of path parameter `name`, from the gateway's
+/// parameters or, when there are none (a Function URL), from the part of
+/// the path after `prefix`.
+pub fn path_param(request: &Request, name: &str, prefix: &str) -> Option<String> {
+    if let Some(value) = request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+    {
+        return Some(value.to_owned());
+    }
+    let path = request.raw_http_path();
+    let start = path.find(prefix)? + prefix.len();
+    let value = &path[start..];
+    (!value.is_empty() && !value.contains('/')).then(|| value.to_owned())
+}
+
+/// Returns the token of a download request: the `Authorization: Bearer`
+/// header wins over the `token` query parameter.
+pub fn presented_token(request: &Request) -> Option<RawToken> {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|v| !v.is_empty());
+    if let Some(token) = bearer {
+        return Some(RawToken::new(token));
+    }
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("token"))
+        .map(RawToken::new)
+}
+
+/// Returns the request body as bytes.
+pub fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Returns the media type of the request, lowercased and without parameters.
+pub fn media_type(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// RFC 5987 `attr-char`: everything else is percent-encoded in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// Builds `attachment; filename="ascii"; filename*=UTF-8''encoded`.
+///
+/// The ASCII fallback replaces every non-ASCII, control, quote and backslash
+/// character with `_`, so the header can never be split or its quoting
+/// broken, whatever the stored name holds.
+pub fn content_disposition(file_name: &str) -> HeaderValue {
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = utf8_percent_encode(file_name, ATTR_CHAR);
+    let value = format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}");
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// Percent-encodes a file name for use as one path segment.
+pub fn encode_path_segment(name: &str) -> String {
+    utf8_percent_encode(name, ATTR_CHAR).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_has_ascii_fallback_and_utf8_name() {
+        let value = content_disposition("rapor ünlü.pdf");
+        assert_eq!(
+            value.to_str().ok(),
+            Some(
+                "attachment; filename=\"rapor _nl_.pdf\"; filename*=UTF-8''rapor%20%C3%BCnl%C3%BC.pdf"
+            )
+        );
+    }
+
+    #[test]
+    fn content_disposition_neutralises_quotes_and_line_breaks() {
+        let value = content_disposition("report \"q\"\r\nX-Evil: 1.pdf");
+        let text = value.to_str().unwrap_or_default();
+        assert!(text.starts_with("attachment; filename=\"report _q___X-Evil: 1.pdf\";"));
+        assert!(!text.contains('\r'));
+        assert!(!text.contains('\n'));
+        assert!(text.contains("filename*=UTF-8''report%20%22q%22%0D%0AX-Evil%3A%201.pdf"));
+    }
+
+    #[test]
+    fn every_error_maps_to_its_status() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (
+                ApiError::BadRequest {
+                    code: "invalid_json",
+                    message: "x".into(),
+                },
+                400,
+                "invalid_json",
+            ),
+            (ApiError::Unauthorized, 401, "missing_api_key"),
+            (ApiError::Forbidden, 403, "invalid_api_key"),
+            (ApiError::NotFound("x".into()), 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::Gone(Denial::Expired), 410, "expired"),
+            (ApiError::Gone(Denial::Revoked), 410, "revoked"),
+            (ApiError::Gone(Denial::UsedUp), 410, "used_up"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                ApiError::UnsupportedMediaType { expected: "x" },
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::Invalid(ParamError::new("f", "bad")),
+                422,
+                "invalid_parameter",
+            ),
+            (ApiError::Internal, 500, "internal_error"),
+        ];
+        for (error, status, code) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            let Body::Text(text) = response.body() else {
+                panic!("error body is not text");
+            };
+            let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(body["error"], code);
+            assert_eq!(body["status"], "error");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("referrer-policy")
+                    .and_then(|v| v.to_str().ok()),
+                Some("no-referrer")
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_parameter_names_the_field() {
+        let response =
+            ApiError::Invalid(ParamError::new("expire_minutes", "too big")).into_response();
+        let Body::Text(text) = response.body() else {
+            panic!("error body is not text");
+        };
+        let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(body["field"], "expire_minutes");
+    }
+}
+
+/// Largest JSON body a creator route reads.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+
+/// Parses the request body as one JSON object.
+///
+/// # Errors
+///
+/// 415 for a non-JSON content type, 413 over [`MAX_JSON_BODY`], 400 for
+/// text that is not a JSON object.
+pub fn json_object(
+    request: &Request,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    if let Some(media) = media_type(request) {
+        if media != "application/json" && !media.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/json",
+            });
+        }
+    }
+    let bytes = body_bytes(request);
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_JSON_BODY as u64,
+        });
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: "the body must be a JSON object".into(),
+        }),
+        Err(error) => Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: format!("the body is not valid JSON: {error}"),
+        }),
+    }
+}
+
+/// Typed access to the fields of a JSON object body.
+pub struct Fields<'a> {
+    map: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// Wraps `map`, rejecting any field not in `allowed`.
+    ///
+    /// # Errors
+    ///
+    /// 422 naming the first unknown field.
+    pub fn new(
+        map: &'a serde_json::Map<String, serde_json::Value>,
+        allowed: &[&str],
+    ) -> Result<Self, ApiError> {
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            let shown: String = unknown.chars().take(64).collect();
+            return Err(ParamError::new(
+                "body",
+                format!(
+                    "has an unknown field {shown:?}; accepted: {}",
+                    allowed.join(", ")
+                ),
+            )
+            .into());
+        }
+        Ok(Self { map })
+    }
+
+    /// Returns a string field, or `None` when absent or null.
+    ///
+    /// # Errors
+    ///
+    /// 422 when present with another type.
+    pub fn string(&self, name: &'static str) -> Result<Option<String>, ParamError> {
+        match self.map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ParamError::new(
+                name,
+                format!("must be a string, got {}", json_type(other)),
+            )),
+        }
+    }
+
+    /// Returns an integer field, or `None` when absent or null.
+    ///
+    /// # Errors
+    ///
+    /// 422 when present as anything but a whole number that fits in 64 bits.
+    pub fn integer(&self, name: &'static str) -> Result<Option<i64>, ParamError> {
+        match self.map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ParamError::new(name, format!("must be an integer, got {n}"))),
+            Some(other) => Err(ParamError::new(
+                name,
+                format!("must be an integer, got {}", json_type(other)),
+            )),
+        }
+    }
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Returns the response to `OPTIONS`: no body, the allowed methods.
+pub fn options_response(allow: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    add_common_headers(response.headers_mut());
+    response
+}

@@ -1,0 +1,250 @@
+//! Parsing of the `multipart/form-data` body of `/upload-file`.
+//!
+//! The body must hold exactly one part named `file` with a file name, and may
+//! hold `expire_minutes` and `max_downloads` as text parts. Any other part
+//! name is rejected, so that a typo in a field name is reported instead of
+//! silently ignored.
+
+use bytes::Bytes;
+use futures_util::stream;
+
+use crate::domain::{FileName, ParamError};
+use crate::http::ApiError;
+
+/// Longest accepted text part (`expire_minutes`, `max_downloads`).
+const MAX_TEXT_PART: u64 = 64;
+
+/// A parsed upload request.
+#[derive(Debug)]
+pub struct Upload {
+    /// Checked file name.
+    pub file_name: FileName,
+    /// Declared content type of the part, if it was a usable one.
+    pub declared_type: Option<String>,
+    /// File bytes.
+    pub bytes: Bytes,
+    /// `expire_minutes` as sent, not yet range-checked.
+    pub expire_minutes: Option<i64>,
+    /// `max_downloads` as sent, not yet range-checked.
+    pub max_downloads: Option<i64>,
+}
+
+/// Parses `body` with the boundary from `content_type`, taking files of at
+/// most `max_file_bytes`.
+///
+/// # Errors
+///
+/// 415 for a body that is not multipart, 400 for a broken one, 413 for a
+/// file over the limit, and 422 naming the part for a missing, empty,
+/// repeated or unnamed file or a bad number.
+pub async fn parse_upload(
+    content_type: Option<&str>,
+    body: Bytes,
+    max_file_bytes: u64,
+) -> Result<Upload, ApiError> {
+    let boundary = content_type
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(ApiError::UnsupportedMediaType {
+            expected: "multipart/form-data with a boundary",
+        })?;
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(max_file_bytes + 64 * 1024)
+            .per_field(max_file_bytes),
+    );
+    let body_stream = stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::with_constraints(body_stream, boundary, constraints);
+
+    let mut file: Option<(FileName, Option<String>, Bytes)> = None;
+    let mut expire_minutes = None;
+    let mut max_downloads = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => return Err(multipart_error(&error, max_file_bytes)),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(ParamError::new("file", "must be sent once, not twice").into());
+                }
+                let raw_name = field.file_name().map(str::to_owned).ok_or_else(|| {
+                    ParamError::new("file", "part has no filename in its Content-Disposition")
+                })?;
+                let file_name = FileName::parse(&raw_name)
+                    .map_err(|e| ParamError::new("file", format!("has an unusable name: {e}")))?;
+                let declared = field.content_type().map(ToString::to_string);
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(&e, max_file_bytes))?;
+                if bytes.is_empty() {
+                    return Err(ParamError::new("file", "is empty").into());
+                }
+                file = Some((file_name, declared, bytes));
+            }
+            "expire_minutes" => {
+                let text = field_text(field, "expire_minutes").await?;
+                expire_minutes = Some(parse_integer("expire_minutes", &text)?);
+            }
+            "max_downloads" => {
+                let text = field_text(field, "max_downloads").await?;
+                max_downloads = Some(parse_integer("max_downloads", &text)?);
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(ParamError::new(
+                    "form",
+                    format!("has an unknown part {shown:?}; expected file, expire_minutes, max_downloads"),
+                )
+                .into());
+            }
+        }
+    }
+    let (file_name, declared_type, bytes) = file.ok_or_else(|| {
+        ParamError::new("file", "is required: send the file as a part named file")
+    })?;
+    Ok(Upload {
+        file_name,
+        declared_type,
+        bytes,
+        expire_minutes,
+        max_downloads,
+    })
+}
+
+async fn field_text(field: multer::Field<'_>, name: &'static str) -> Result<String, ApiError> {
+    let bytes = field
+        .bytes()
+        .await
+        .map_err(|_| ParamError::new(name, "could not be read"))?;
+    if bytes.len() as u64 > MAX_TEXT_PART {
+        return Err(ParamError::new(name, "is too long").into());
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| ParamError::new(name, "is not UTF-8 text").into())
+}
+
+/// Parses a decimal integer field.
+///
+/// # Errors
+///
+/// Returns a [`ParamError`] for `field` when `text` is not a whole number.
+pub fn parse_integer(field: &'static str, text: &str) -> Result<i64, ParamError> {
+    text.trim().parse::<i64>().map_err(|_| {
+        ParamError::new(
+            field,
+            format!("must be an integer, got {:?}", truncate(text)),
+        )
+    })
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(32).collect()
+}
+
+fn multipart_error(error: &multer::Error, max_file_bytes: u64) -> ApiError {
+    match error {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            ApiError::PayloadTooLarge {
+                limit: max_file_bytes,
+            }
+        }
+        other => ApiError::BadRequest {
+            code: "invalid_multipart",
+            message: format!("the multipart body could not be parsed: {other}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CT: &str = "multipart/form-data; boundary=XyZ";
+
+    fn body(parts: &[(&str, Option<&str>, &[u8])]) -> Bytes {
+        let mut out = Vec::new();
+        for (name, file_name, data) in parts {
+            out.extend_from_slice(b"--XyZ\r\n");
+            let disposition = match file_name {
+                Some(f) => {
+                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n")
+                }
+                None => format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+            };
+            out.extend_from_slice(disposition.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"--XyZ--\r\n");
+        Bytes::from(out)
+    }
+
+    async fn status(parts: &[(&str, Option<&str>, &[u8])]) -> u16 {
+        match parse_upload(Some(CT), body(parts), 1024).await {
+            Ok(_) => 200,
+            Err(e) => e.status().as_u16(),
+        }
+    }
+
+    #[tokio::test]
+    async fn file_with_options_is_parsed() {
+        let parsed = parse_upload(
+            Some(CT),
+            body(&[
+                ("file", Some("a.bin"), &[0, 1, 2, 255]),
+                ("expire_minutes", None, b"15"),
+                ("max_downloads", None, b"3"),
+            ]),
+            1024,
+        )
+        .await;
+        let upload = parsed.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(upload.file_name.as_str(), "a.bin");
+        assert_eq!(&upload.bytes[..], &[0, 1, 2, 255]);
+        assert_eq!(upload.expire_minutes, Some(15));
+        assert_eq!(upload.max_downloads, Some(3));
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_get_client_errors() {
+        assert_eq!(status(&[]).await, 422);
+        assert_eq!(status(&[("file", None, b"x")]).await, 422);
+        assert_eq!(status(&[("file", Some("a"), b"")]).await, 422);
+        assert_eq!(
+            status(&[("file", Some("a"), b"x"), ("file", Some("b"), b"y")]).await,
+            422
+        );
+        assert_eq!(status(&[("file", Some(".."), b"x")]).await, 422);
+        assert_eq!(
+            status(&[("file", Some("a"), b"x"), ("other", None, b"1")]).await,
+            422
+        );
+        assert_eq!(
+            status(&[("file", Some("a"), b"x"), ("expire_minutes", None, b"1.5")]).await,
+            422
+        );
+        assert_eq!(status(&[("file", Some("a"), &[7u8; 2048])]).await, 413);
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_is_unsupported() {
+        let result = parse_upload(Some("application/json"), Bytes::from_static(b"{}"), 10).await;
+        assert_eq!(result.err().map(|e| e.status().as_u16()), Some(415));
+    }
+
+    #[tokio::test]
+    async fn wrong_boundary_is_a_client_error() {
+        let result = parse_upload(
+            Some("multipart/form-data; boundary=Other"),
+            body(&[("file", Some("a"), b"x")]),
+            1024,
+        )
+        .await;
+        let status = result.err().map(|e| e.status().as_u16());
+        assert!(matches!(status, Some(400 | 422)), "{status:?}");
+    }
+}

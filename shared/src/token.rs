@@ -1,0 +1,434 @@
+//! Link tokens: HS256 JWTs that carry a link id and an expiry.
+//!
+//! The server fixes every verification setting: the algorithm is HS256 and
+//! nothing else, `exp` is required, there is no leeway, and the key is picked
+//! by the `kid` header from the configured keyring, never built from the
+//! token. The first key of the ring signs; every key verifies, so a new key
+//! can be put in front without breaking live links, and an old key is
+//! dropped once the longest link it signed has expired.
+//!
+//! # Limitations
+//!
+//! A token is a bearer credential: whoever holds it can use the link until it
+//! expires, is revoked or is used up.
+
+use crate::secret::{RawToken, SecretBytes};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::LinkId;
+
+/// Longest token accepted; longer input is rejected before any parsing.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// Shortest signing key, in bytes (256 bits).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// One HMAC key and the id that names it in the token header.
+#[derive(Clone, Debug)]
+pub struct SigningKey {
+    /// Key id, `[A-Za-z0-9_-]{1,64}`.
+    pub kid: String,
+    /// Key bytes, at least [`MIN_KEY_BYTES`].
+    pub secret: SecretBytes,
+}
+
+/// The configured keys, the first of which signs.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    keys: Vec<SigningKey>,
+}
+
+/// A keyring specification that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    /// No key at all.
+    #[error("no signing key is configured")]
+    Empty,
+    /// An entry is not `kid:base64url-key`.
+    #[error("signing key entry {index} is not of the form kid:base64url-key")]
+    Syntax {
+        /// Zero-based entry position.
+        index: usize,
+    },
+    /// A key id with characters outside `[A-Za-z0-9_-]` or too long.
+    #[error("signing key id {kid:?} must be 1 to 64 characters of A-Z a-z 0-9 _ -")]
+    BadKid {
+        /// The rejected id.
+        kid: String,
+    },
+    /// A key shorter than 256 bits.
+    #[error("signing key {kid:?} has {len} bytes; at least {MIN_KEY_BYTES} are required")]
+    TooShort {
+        /// The key's id.
+        kid: String,
+        /// Its decoded length.
+        len: usize,
+    },
+    /// Two keys with one id.
+    #[error("signing key id {kid:?} appears twice")]
+    DuplicateKid {
+        /// The repeated id.
+        kid: String,
+    },
+}
+
+impl Keyring {
+    /// Parses `kid:key,kid:key,...`, each key base64url (padding optional)
+    /// or standard base64. The first entry signs new tokens.
+    ///
+    /// # Errors
+    ///
+    /// Returns which entry is unusable and why.
+    pub fn parse(spec: &str) -> Result<Self, KeyringError> {
+        let mut keys: Vec<SigningKey> = Vec::new();
+        for (index, entry) in spec.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
+            let (kid, encoded) = entry
+                .split_once(':')
+                .ok_or(KeyringError::Syntax { index })?;
+            let kid_ok = !kid.is_empty()
+                && kid.len() <= 64
+                && kid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !kid_ok {
+                return Err(KeyringError::BadKid { kid: kid.into() });
+            }
+            let bytes = decode_key(encoded).ok_or(KeyringError::Syntax { index })?;
+            if bytes.len() < MIN_KEY_BYTES {
+                return Err(KeyringError::TooShort {
+                    kid: kid.into(),
+                    len: bytes.len(),
+                });
+            }
+            if keys.iter().any(|k| k.kid == kid) {
+                return Err(KeyringError::DuplicateKid { kid: kid.into() });
+            }
+            keys.push(SigningKey {
+                kid: kid.into(),
+                secret: SecretBytes::new(bytes),
+            });
+        }
+        if keys.is_empty() {
+            return Err(KeyringError::Empty);
+        }
+        Ok(Self { keys })
+    }
+
+    /// Makes a ring of one fresh random key, for a local run without
+    /// configured keys. Tokens it signs die with the process.
+    pub fn random() -> Self {
+        let mut bytes = vec![0u8; MIN_KEY_BYTES];
+        rand::fill(bytes.as_mut_slice());
+        Self {
+            keys: vec![SigningKey {
+                kid: "ephemeral".into(),
+                secret: SecretBytes::new(bytes),
+            }],
+        }
+    }
+
+    fn signing_key(&self) -> &SigningKey {
+        // `parse` and `random` never build an empty ring.
+        &self.keys[0]
+    }
+
+    fn find(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Signs a token for `link_id` that expires at `expires_at` (Unix
+    /// seconds).
+    ///
+    /// # Errors
+    ///
+    /// Fails only if the JWT library cannot encode the claims.
+    pub fn sign(
+        &self,
+        link_id: &LinkId,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> Result<RawToken, jsonwebtoken::errors::Error> {
+        let key = self.signing_key();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        let claims = Claims {
+            lid: link_id.as_str().to_owned(),
+            iat: issued_at,
+            exp: expires_at,
+            nbf: None,
+        };
+        let encoding = EncodingKey::from_secret(key.secret.expose())?;
+        jsonwebtoken::encode(&header, &claims, &encoding).map(RawToken::new)
+    }
+
+    /// Verifies `token` at time `now` (Unix seconds) and returns the link id
+    /// it names.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Malformed`] when the text is not a JWT at all,
+    /// [`TokenError::Invalid`] when it is one this server did not sign, and
+    /// [`TokenError::Expired`] when it did, but `exp` has passed.
+    pub fn verify(&self, token: &RawToken, now: i64) -> Result<LinkId, TokenError> {
+        let text = token.expose();
+        check_syntax(text)?;
+        let header = jsonwebtoken::decode_header(text).map_err(|_| header_error(text))?;
+        // SECURITY: the algorithm comes from the server; a header naming any
+        // other algorithm (none, HS512, RS256, ...) is rejected outright.
+        if header.alg != Algorithm::HS256 {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::Invalid)?;
+        let key = self.find(kid).ok_or(TokenError::Invalid)?;
+
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp"]);
+        // Expiry and not-before are compared below against the injected
+        // clock, after the signature has been checked.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let decoding =
+            DecodingKey::from_secret(key.secret.expose()).map_err(|_| TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(text, &decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        let link_id = LinkId::parse(&claims.lid).ok_or(TokenError::Invalid)?;
+        if now >= claims.exp {
+            return Err(TokenError::Expired(link_id));
+        }
+        if claims.nbf.is_some_and(|nbf| now < nbf) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(link_id)
+    }
+}
+
+/// Tells a JWT whose header names an algorithm this library does not know
+/// (such as `none`), which is forged, from text that is no JWT at all.
+fn header_error(text: &str) -> TokenError {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let segment = text.split('.').next().unwrap_or_default();
+    let is_json_object = URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
+        .and_then(|bytes| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
+        })
+        .is_some();
+    if is_json_object {
+        TokenError::Invalid
+    } else {
+        TokenError::Malformed
+    }
+}
+
+fn decode_key(encoded: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let trimmed = encoded.trim().trim_end_matches('=');
+    URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .ok()
+        .or_else(|| STANDARD.decode(encoded.trim()).ok())
+}
+
+/// Checks the shape of a compact JWT before any decoding: bounded length,
+/// base64url characters only, three segments with a non-empty header and
+/// payload.
+fn check_syntax(text: &str) -> Result<(), TokenError> {
+    if text.is_empty() || text.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let charset_ok = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !charset_ok {
+        return Err(TokenError::Malformed);
+    }
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() != 3 || parts[0].is_empty() || parts[1].is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    Ok(())
+}
+
+/// Why a token was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a compact JWT: 422.
+    #[error("token is malformed")]
+    Malformed,
+    /// A JWT, but not one this server signed or not one it accepts: 404.
+    #[error("token is not valid")]
+    Invalid,
+    /// Genuine but past its `exp`: 410.
+    #[error("token has expired")]
+    Expired(LinkId),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    lid: String,
+    iat: i64,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+}
+
+/// Builds a key spec entry from raw bytes, for tests and key generation.
+pub fn encode_key_entry(kid: &str, secret: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("{kid}:{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn ring() -> Keyring {
+        Keyring::parse(&encode_key_entry("k1", SECRET)).unwrap_or_else(|_| Keyring::random())
+    }
+
+    fn unsigned(header: serde_json::Value, claims: serde_json::Value, sig: &str) -> RawToken {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        RawToken::new(format!("{h}.{c}.{sig}"))
+    }
+
+    fn hmac_token(alg: Algorithm, claims: serde_json::Value, secret: &[u8]) -> RawToken {
+        let mut header = Header::new(alg);
+        header.kid = Some("k1".into());
+        let key = EncodingKey::from_secret(secret).unwrap_or_else(|e| panic!("{e}"));
+        match jsonwebtoken::encode(&header, &claims, &key) {
+            Ok(token) => RawToken::new(token),
+            Err(error) => panic!("encode failed: {error}"),
+        }
+    }
+
+    #[test]
+    fn signed_token_round_trips() {
+        let id = LinkId::generate();
+        let token = ring().sign(&id, 10, 100).map_err(|e| e.to_string());
+        let token = token.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ring().verify(&token, 50), Ok(id));
+    }
+
+    #[test]
+    fn token_is_refused_from_its_expiry_second() {
+        let id = LinkId::generate();
+        let token = ring().sign(&id, 10, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ring().verify(&token, 100), Err(TokenError::Expired(id)));
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let lid = LinkId::generate();
+        let token = unsigned(
+            json!({"alg": "none", "typ": "JWT", "kid": "k1"}),
+            json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64}),
+            "",
+        );
+        assert_eq!(ring().verify(&token, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn hs512_with_real_secret_is_rejected() {
+        let lid = LinkId::generate();
+        let claims = json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64});
+        let token = hmac_token(Algorithm::HS512, claims, SECRET);
+        assert_eq!(ring().verify(&token, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn rs256_header_is_rejected() {
+        let lid = LinkId::generate();
+        let token = unsigned(
+            json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}),
+            json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64}),
+            "c2lnbmF0dXJl",
+        );
+        assert_eq!(ring().verify(&token, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn missing_exp_is_rejected() {
+        let lid = LinkId::generate();
+        let token = hmac_token(
+            Algorithm::HS256,
+            json!({"lid": lid.as_str(), "iat": 0}),
+            SECRET,
+        );
+        assert_eq!(ring().verify(&token, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn wrong_secret_is_rejected() {
+        let lid = LinkId::generate();
+        let claims = json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64});
+        let token = hmac_token(
+            Algorithm::HS256,
+            claims,
+            b"another-secret-another-secret-xx",
+        );
+        assert_eq!(ring().verify(&token, 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn malformed_text_is_rejected_before_parsing() {
+        for text in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "a b.c.d",
+            "<script>.x.y",
+            ".x.y",
+        ] {
+            assert_eq!(
+                ring().verify(&RawToken::new(text), 1),
+                Err(TokenError::Malformed),
+                "{text:?}"
+            );
+        }
+        let long = format!("{}.a.b", "a".repeat(MAX_TOKEN_LEN));
+        assert_eq!(
+            ring().verify(&RawToken::new(long), 1),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn old_key_verifies_after_rotation() {
+        let id = LinkId::generate();
+        let old = ring();
+        let token = old.sign(&id, 0, 100).unwrap_or_else(|e| panic!("{e}"));
+        let spec = format!(
+            "{},{}",
+            encode_key_entry("k2", &[7u8; 32]),
+            encode_key_entry("k1", SECRET)
+        );
+        let rotated = Keyring::parse(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rotated.verify(&token, 1), Ok(id.clone()));
+        let fresh = rotated.sign(&id, 0, 100).unwrap_or_else(|e| panic!("{e}"));
+        assert!(old.verify(&fresh, 1).is_err());
+    }
+
+    #[test]
+    fn short_keys_are_rejected() {
+        let spec = encode_key_entry("k", &[1u8; 31]);
+        assert!(matches!(
+            Keyring::parse(&spec),
+            Err(KeyringError::TooShort { len: 31, .. })
+        ));
+    }
+}
