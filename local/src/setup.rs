@@ -65,15 +65,27 @@ pub fn load_or_create_keys(data_dir: &Path) -> Result<SecretBytes, std::io::Erro
     let mut secret = [0u8; MIN_KEY_BYTES];
     rand::fill(&mut secret);
     let entry = encode_key_entry("local-1", &secret);
+    // Write a private temporary file, then hard-link it into place: the link
+    // fails if another process got there first, and then its key is used,
+    // so servers sharing one folder always agree on the key.
+    let temp = data_dir.join(format!("{KEY_FILE}.{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&path)?;
-    file.write_all(entry.as_bytes())?;
+    options.open(&temp)?.write_all(entry.as_bytes())?;
+    let linked = std::fs::hard_link(&temp, &path);
+    std::fs::remove_file(&temp)?;
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return load_or_create_keys(data_dir);
+        }
+        Err(e) => return Err(e),
+    }
     tracing::info!(path = %path.display(), "created a local signing key");
     Ok(SecretBytes::new(entry.into_bytes()))
 }

@@ -1,1 +1,387 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: an [`App`] on either storage back end,
+//! a movable clock, API Gateway-shaped requests, and multipart bodies.
+//!
+//! The DynamoDB/S3 back end needs the emulator that `script/test` starts and
+//! names in `TEST_EMULATOR_URL`; without it those tests fail with a message
+//! that says so, rather than being skipped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use aws_config::{BehaviorVersion, Region};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::App;
+use shared::config::{Config, KeySource};
+use shared::ports::Clock;
+use shared::secret::SecretBytes;
+use shared::token::{Keyring, encode_key_entry};
+
+/// API key id that test requests carry, as API Gateway would set it.
+pub const CREATOR: &str = "test-key-id";
+
+/// Source IP that test requests carry.
+pub const SOURCE_IP: &str = "198.51.100.23";
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// Starts at the current system time.
+    pub fn new() -> Arc<Self> {
+        let now = shared::ports::SystemClock.now_ms();
+        Arc::new(Self(AtomicI64::new(now)))
+    }
+
+    /// Moves time forward by `seconds`.
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Signing keys made fresh for each test run.
+pub fn test_keys() -> Keyring {
+    let mut secret = [0u8; 32];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = u8::try_from(i).unwrap_or(0) ^ 0x5a;
+    }
+    Keyring::parse(&encode_key_entry("test-1", &secret)).unwrap_or_else(|_| Keyring::random())
+}
+
+/// Configuration shared by both back ends in tests.
+pub fn test_config(backend: shared::config::Backend) -> Config {
+    let mut config =
+        Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("default config failed: {e}"));
+    config.backend = backend;
+    config.keys = KeySource::Missing;
+    config.public_base_url = Some("https://links.example.test/v1".into());
+    config.api_keys = vec![SecretBytes::new(b"local-test-key".to_vec())];
+    config
+}
+
+/// Which store a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Store {
+    /// SQLite and a folder.
+    Embedded,
+    /// DynamoDB and S3 on the emulator.
+    Emulated,
+}
+
+/// A test app with its clock and anything that must outlive it.
+pub struct TestApp {
+    /// The state the handlers use.
+    pub app: App,
+    /// The app's clock.
+    pub clock: Arc<ManualClock>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Builds an app on `store`.
+    pub async fn new(store: Store) -> Self {
+        match store {
+            Store::Embedded => Self::embedded(),
+            Store::Emulated => Self::emulated().await,
+        }
+    }
+
+    /// Builds an app on a fresh embedded store in a temporary folder.
+    pub fn embedded() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir failed: {e}"));
+        let config = test_config(shared::config::Backend::Embedded {
+            data_dir: dir.path().to_path_buf(),
+        });
+        let mut app = App::embedded(config, dir.path(), test_keys())
+            .unwrap_or_else(|e| panic!("embedded store failed: {e}"));
+        let clock = ManualClock::new();
+        app.clock = clock.clone();
+        Self {
+            app,
+            clock,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Builds an app on a fresh table and bucket in the emulator.
+    pub async fn emulated() -> Self {
+        let sdk = emulator_sdk_config().await;
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let table = format!("links-{}", &suffix[..12]);
+        let bucket = format!("files-{}", &suffix[..12]);
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        shared::adapters::dynamo::create_table(&dynamo, &table)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {table} failed: {e:?}"));
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("creating bucket {bucket} failed: {e:?}"));
+        let config = test_config(shared::config::Backend::Aws {
+            table: table.clone(),
+            bucket: bucket.clone(),
+        });
+        let mut app = App::aws(config, &sdk, &table, &bucket, test_keys());
+        let clock = ManualClock::new();
+        app.clock = clock.clone();
+        Self {
+            app,
+            clock,
+            _dir: None,
+        }
+    }
+}
+
+/// SDK settings aimed at the emulator named in `TEST_EMULATOR_URL`, with
+/// fake credentials; never the default AWS endpoints.
+pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("TEST_EMULATOR_URL").unwrap_or_else(|_| {
+        panic!("TEST_EMULATOR_URL is not set: run script/test, which starts the emulator")
+    });
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:"),
+        "TEST_EMULATOR_URL must point at 127.0.0.1, got {endpoint}"
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A request as API Gateway's REST API passes it to a function.
+pub struct Call {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    path_parameters: HashMap<String, String>,
+    query: HashMap<String, String>,
+    body: Body,
+    api_key_id: Option<String>,
+}
+
+impl Call {
+    /// Starts a request with `method` on `path`.
+    pub fn new(method: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            headers: vec![("user-agent".into(), "link-tests/1".into())],
+            path_parameters: HashMap::new(),
+            query: HashMap::new(),
+            body: Body::Empty,
+            api_key_id: None,
+        }
+    }
+
+    /// Marks the request as coming with the test creator's API key.
+    pub fn creator(mut self) -> Self {
+        self.api_key_id = Some(CREATOR.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| n != name);
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a path parameter.
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.path_parameters.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json(self, body: &serde_json::Value) -> Self {
+        let mut call = self.header("content-type", "application/json");
+        call.body = Body::Text(body.to_string());
+        call
+    }
+
+    /// Sets a binary body with its content type.
+    pub fn binary(self, content_type: &str, bytes: Vec<u8>) -> Self {
+        let mut call = self.header("content-type", content_type);
+        call.body = Body::Binary(bytes);
+        call
+    }
+
+    /// Builds the request.
+    pub fn build(self) -> Request {
+        let mut builder = lambda_http::http::Request::builder()
+            .method(self.method)
+            .uri(format!("https://links.example.test/v1{}", self.path));
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(self.body)
+            .unwrap_or_else(|e| panic!("request build failed: {e}"));
+        let mut context = ApiGatewayProxyRequestContext::default();
+        context.identity.source_ip = Some(SOURCE_IP.into());
+        context.identity.api_key_id = self.api_key_id;
+        context.stage = Some("v1".into());
+        context.domain_name = Some("links.example.test".into());
+        context.request_id = Some("test-request".into());
+        request
+            .with_raw_http_path(self.path)
+            .with_path_parameters(self.path_parameters)
+            .with_query_string_parameters(self.query)
+            .with_request_context(RequestContext::ApiGatewayV1(context))
+    }
+}
+
+/// Sends `request` to the handler for its route.
+pub async fn send(app: &App, request: Request) -> Response<Body> {
+    let path = request.raw_http_path().to_owned();
+    let result = if path == "/generate-link" {
+        generate_link::handle(app, request).await
+    } else if path == "/upload-file" {
+        upload_file::handle(app, request).await
+    } else if path.starts_with("/access/") {
+        access::handle(app, request).await
+    } else if path.starts_with("/files/") {
+        files::handle(app, request).await
+    } else {
+        panic!("no handler for {path}")
+    };
+    result.unwrap_or_else(|e| panic!("handler returned an invocation error: {e}"))
+}
+
+/// Returns the body of a response as bytes.
+pub fn body_bytes(response: &Response<Body>) -> Vec<u8> {
+    match response.body() {
+        Body::Text(text) => text.as_bytes().to_vec(),
+        Body::Binary(bytes) => bytes.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Parses the body of a response as JSON.
+pub fn body_json(response: &Response<Body>) -> serde_json::Value {
+    serde_json::from_slice(&body_bytes(response)).unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&body_bytes(response))
+        )
+    })
+}
+
+/// Returns a header as text, or "" when absent.
+pub fn header(response: &Response<Body>, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Boundary used by [`multipart`].
+pub const BOUNDARY: &str = "----link-tests-boundary";
+
+/// Builds a `multipart/form-data` body with one file part and text parts.
+pub fn multipart(file_name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// Uploads `bytes` as `file_name` through the upload handler and returns
+/// the JSON response, asserting a 200.
+pub async fn upload(
+    app: &App,
+    file_name: &str,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> serde_json::Value {
+    let request = Call::new("POST", "/upload-file")
+        .creator()
+        .binary(
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+            multipart(file_name, bytes, fields),
+        )
+        .build();
+    let response = send(app, request).await;
+    let status = response.status().as_u16();
+    let json = body_json(&response);
+    assert_eq!(status, 200, "upload failed: {json}");
+    json
+}
+
+/// Requests `/access/{token}` with a user agent.
+pub async fn access(app: &App, token: &str, user_agent: &str) -> Response<Body> {
+    let request = Call::new("GET", format!("/access/{token}"))
+        .param("token", token)
+        .header("user-agent", user_agent)
+        .build();
+    send(app, request).await
+}
+
+/// Requests `/files/{name}?token=...`.
+pub async fn download(app: &App, name: &str, token: &str) -> Response<Body> {
+    let request = Call::new("GET", format!("/files/{name}"))
+        .param("filename", name)
+        .query("token", token)
+        .build();
+    send(app, request).await
+}
+
+/// Returns the text of `events/NAME.json` with every token placeholder
+/// replaced by `token`.
+pub fn event_text(name: &str, token: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("events")
+        .join(format!("{name}.json"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {} failed: {e}", path.display()))
+        .replace("REPLACE_WITH_TOKEN", token)
+}
+
+/// Parses `events/NAME.json` into the request a function would receive.
+pub fn event(name: &str, token: &str) -> Request {
+    lambda_http::request::from_str(&event_text(name, token))
+        .unwrap_or_else(|e| panic!("events/{name}.json is not a gateway event: {e}"))
+}

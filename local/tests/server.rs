@@ -1,0 +1,235 @@
+//! The local server as a newcomer meets it: a real process on 127.0.0.1,
+//! driven over HTTP, and several processes sharing one embedded store.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use sha2::{Digest, Sha256};
+
+const API_KEY: &str = "server-test-key";
+
+/// A running `local-server` process, stopped on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_local-server"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", data_dir)
+        .env("API_KEYS", API_KEY)
+        .env("LOG_FORMAT", "text")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (name, value) in extra_env {
+        command.env(name, value);
+    }
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting local-server failed: {e}"));
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "local-server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+fn png_bytes() -> Vec<u8> {
+    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    bytes.extend((0..30_000u32).map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap_or(0)));
+    bytes
+}
+
+async fn upload(
+    client: &reqwest::Client,
+    server: &Server,
+    name: &str,
+    bytes: Vec<u8>,
+    max_downloads: &str,
+) -> serde_json::Value {
+    let form = Form::new()
+        .part("file", Part::bytes(bytes).file_name(name.to_owned()))
+        .text("max_downloads", max_downloads.to_owned());
+    let response = client
+        .post(format!("{}/upload-file", server.base))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload request failed: {e}"));
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("upload answer is not JSON: {e}"))
+}
+
+fn field(value: &serde_json::Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} missing in {value}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn newcomer_walkthrough_over_http() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let bytes = png_bytes();
+
+    let created = upload(&client, &server, "diagram.png", bytes.clone(), "1").await;
+    let access_url = field(&created, "access_url");
+    assert!(access_url.starts_with(&format!("{}/access/", server.base)));
+
+    let viewed = client.get(&access_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(viewed.status(), StatusCode::OK);
+    let metadata: serde_json::Value = viewed.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(metadata["filename"], "diagram.png");
+    assert_eq!(metadata["size"], bytes.len());
+    assert_eq!(metadata["sha256"], hex::encode(Sha256::digest(&bytes)));
+    assert_eq!(metadata["downloads_remaining"], 1);
+
+    let download_url = field(&metadata, "download_url");
+    let first = client.get(&download_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.status(), StatusCode::OK);
+    let served = first.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(served.as_ref(), bytes.as_slice());
+
+    let second = client.get(&download_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.status(), StatusCode::GONE);
+    let body: serde_json::Value = second.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["error"], "used_up");
+
+    let anonymous = client
+        .post(format!("{}/upload-file", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let wrong_key = client
+        .post(format!("{}/generate-link", server.base))
+        .header("x-api-key", "guess")
+        .body("{}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong_key.status(), StatusCode::FORBIDDEN);
+    let unknown = client
+        .get(format!("{}/nothing-here", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversized_upload_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = start(dir.path(), &[("MAX_UPLOAD_BYTES", "10000")]);
+    let client = reqwest::Client::new();
+    let form = Form::new().part("file", Part::bytes(vec![1u8; 200_000]).file_name("big.bin"));
+    let response = client
+        .post(format!("{}/upload-file", server.base))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(body["error"], "payload_too_large");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("large-upload")));
+
+    let objects = std::fs::read_dir(dir.path().join("objects"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(objects, 0);
+}
+
+/// Sends `count` downloads at once, alternating between the servers, and
+/// returns how many got 200 and how many 410.
+async fn race(servers: &[&Server], path_and_query: &str, count: usize) -> (usize, usize) {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let url = format!("{}{path_and_query}", servers[i % servers.len()].base);
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client.get(url).send().await.map(|r| r.status())
+        }));
+    }
+    let (mut ok, mut gone) = (0, 0);
+    for task in tasks {
+        match task.await {
+            Ok(Ok(StatusCode::OK)) => ok += 1,
+            Ok(Ok(StatusCode::GONE)) => gone += 1,
+            other => panic!("unexpected outcome: {other:?}"),
+        }
+    }
+    (ok, gone)
+}
+
+fn stored_downloads(data_dir: &Path, link_id: &str) -> (u32, usize) {
+    let db = rusqlite::Connection::open(data_dir.join("links.sqlite3"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let downloads: u32 = db
+        .query_row("SELECT downloads FROM links WHERE id = ?1", [link_id], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let denials: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE link_id = ?1 AND action = 'denied'",
+            [link_id],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    (downloads, usize::try_from(denials).unwrap_or(usize::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_never_serve_more_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = start(dir.path(), &[]);
+    let second = start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+
+    for (limit, name) in [(1usize, "one.bin"), (3, "three.bin")] {
+        let created = upload(&client, &first, name, vec![7u8; 2048], &limit.to_string()).await;
+        let path = format!("/files/{name}?token={}", field(&created, "token"));
+        let (ok, gone) = race(&[&first, &second], &path, 25).await;
+        assert_eq!(ok, limit, "limit {limit}");
+        assert_eq!(gone, 25 - limit, "limit {limit}");
+        let (downloads, denials) = stored_downloads(dir.path(), &field(&created, "link_id"));
+        assert_eq!(downloads as usize, limit);
+        assert_eq!(denials, 25 - limit);
+    }
+}
