@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -24,7 +24,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use shared::App;
-use shared::http::{ApiError, api_key_id};
+use shared::http::{ApiError, check_api_key};
 use tokio::net::TcpListener;
 
 pub mod setup;
@@ -92,7 +92,7 @@ async fn dispatch(
     };
     let creator_route = matches!(target, Route::GenerateLink | Route::UploadFile);
     let key_id = if creator_route {
-        match check_api_key(app, request.headers()) {
+        match check_api_key(request.headers(), &app.config) {
             Ok(id) => Some(id),
             Err(error) => {
                 tracing::info!(source_ip = %peer.ip(), "denied: {error}");
@@ -156,20 +156,6 @@ fn too_large(app: &App) -> lambda_http::Response<Body> {
         limit: app.config.max_upload_bytes,
     }
     .into_response()
-}
-
-/// Does API Gateway's API key check: the key must be one of `API_KEYS`.
-fn check_api_key(app: &App, headers: &http::HeaderMap) -> Result<String, ApiError> {
-    let presented = headers
-        .get("x-api-key")
-        .map(HeaderValue::as_bytes)
-        .filter(|v| !v.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    if app.config.api_keys.iter().any(|key| key.ct_eq(presented)) {
-        Ok(api_key_id(presented))
-    } else {
-        Err(ApiError::Forbidden)
-    }
 }
 
 fn to_event(

@@ -25,10 +25,10 @@ pub fn fill_local_defaults(
     if config.public_base_url.is_none() {
         config.public_base_url = Some(format!("http://127.0.0.1:{port}"));
     }
-    if matches!(config.keys, KeySource::Missing) {
-        if let Some(dir) = config.data_dir().cloned() {
-            config.keys = KeySource::Inline(load_or_create_keys(&dir)?);
-        }
+    if matches!(config.keys, KeySource::Missing)
+        && let Some(dir) = config.data_dir().cloned()
+    {
+        config.keys = KeySource::Inline(load_or_create_keys(&dir)?);
     }
     if !config.api_keys.is_empty() {
         return Ok(None);

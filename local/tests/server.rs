@@ -65,7 +65,9 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
 
 fn png_bytes() -> Vec<u8> {
     let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    bytes.extend((0..30_000u32).map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap_or(0)));
+    bytes.extend(
+        (0..30_000u32).map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap_or(0)),
+    );
     bytes
 }
 
@@ -111,7 +113,11 @@ async fn newcomer_walkthrough_over_http() {
     let access_url = field(&created, "access_url");
     assert!(access_url.starts_with(&format!("{}/access/", server.base)));
 
-    let viewed = client.get(&access_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let viewed = client
+        .get(&access_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(viewed.status(), StatusCode::OK);
     let metadata: serde_json::Value = viewed.json().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(metadata["filename"], "diagram.png");
@@ -120,12 +126,20 @@ async fn newcomer_walkthrough_over_http() {
     assert_eq!(metadata["downloads_remaining"], 1);
 
     let download_url = field(&metadata, "download_url");
-    let first = client.get(&download_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let first = client
+        .get(&download_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.status(), StatusCode::OK);
     let served = first.bytes().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(served.as_ref(), bytes.as_slice());
 
-    let second = client.get(&download_url).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let second = client
+        .get(&download_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second.status(), StatusCode::GONE);
     let body: serde_json::Value = second.json().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(body["error"], "used_up");
@@ -168,7 +182,11 @@ async fn oversized_upload_is_refused_before_reading() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(body["error"], "payload_too_large");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("large-upload")));
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("large-upload"))
+    );
 
     let objects = std::fs::read_dir(dir.path().join("objects"))
         .map(|entries| entries.count())
@@ -203,7 +221,11 @@ fn stored_downloads(data_dir: &Path, link_id: &str) -> (u32, usize) {
     let db = rusqlite::Connection::open(data_dir.join("links.sqlite3"))
         .unwrap_or_else(|e| panic!("{e}"));
     let downloads: u32 = db
-        .query_row("SELECT downloads FROM links WHERE id = ?1", [link_id], |r| r.get(0))
+        .query_row(
+            "SELECT downloads FROM links WHERE id = ?1",
+            [link_id],
+            |r| r.get(0),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let denials: i64 = db
         .query_row(

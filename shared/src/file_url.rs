@@ -55,7 +55,7 @@ pub fn parse_file_url(
     };
     check_bucket_name(&location.bucket)?;
     check_key(&location.key)?;
-    let permitted = location.bucket == own_bucket || allowed.iter().any(|b| *b == location.bucket);
+    let permitted = location.bucket == own_bucket || allowed.contains(&location.bucket);
     if !permitted {
         return Err(invalid(format!(
             "bucket {:?} is not one this service may share from",

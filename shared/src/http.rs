@@ -232,18 +232,27 @@ pub fn caller(request: &Request) -> Caller {
 /// [`ApiError::Unauthorized`] without a key, [`ApiError::Forbidden`] with a
 /// wrong one.
 pub fn creator(request: &Request, config: &Config) -> Result<String, ApiError> {
-    if let Some(RequestContext::ApiGatewayV1(context)) = request.request_context_ref() {
-        if let Some(id) = context
+    if let Some(RequestContext::ApiGatewayV1(context)) = request.request_context_ref()
+        && let Some(id) = context
             .identity
             .api_key_id
             .as_deref()
             .filter(|id| !id.is_empty())
-        {
-            return Ok(id.to_owned());
-        }
+    {
+        return Ok(id.to_owned());
     }
-    let presented = request
-        .headers()
+    check_api_key(request.headers(), config)
+}
+
+/// Checks `x-api-key` against `API_KEYS` in constant time, as API Gateway
+/// checks keys, and returns the creator id derived from the key.
+///
+/// # Errors
+///
+/// [`ApiError::Unauthorized`] without a key, [`ApiError::Forbidden`] with a
+/// wrong one.
+pub fn check_api_key(headers: &HeaderMap, config: &Config) -> Result<String, ApiError> {
+    let presented = headers
         .get("x-api-key")
         .map(HeaderValue::as_bytes)
         .filter(|v| !v.is_empty())
@@ -391,97 +400,6 @@ pub fn encode_path_segment(name: &str) -> String {
     utf8_percent_encode(name, ATTR_CHAR).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_has_ascii_fallback_and_utf8_name() {
-        let value = content_disposition("rapor ünlü.pdf");
-        assert_eq!(
-            value.to_str().ok(),
-            Some(
-                "attachment; filename=\"rapor _nl_.pdf\"; filename*=UTF-8''rapor%20%C3%BCnl%C3%BC.pdf"
-            )
-        );
-    }
-
-    #[test]
-    fn content_disposition_neutralises_quotes_and_line_breaks() {
-        let value = content_disposition("report \"q\"\r\nX-Evil: 1.pdf");
-        let text = value.to_str().unwrap_or_default();
-        assert!(text.starts_with("attachment; filename=\"report _q___X-Evil: 1.pdf\";"));
-        assert!(!text.contains('\r'));
-        assert!(!text.contains('\n'));
-        assert!(text.contains("filename*=UTF-8''report%20%22q%22%0D%0AX-Evil%3A%201.pdf"));
-    }
-
-    #[test]
-    fn every_error_maps_to_its_status() {
-        let cases: Vec<(ApiError, u16, &str)> = vec![
-            (
-                ApiError::BadRequest {
-                    code: "invalid_json",
-                    message: "x".into(),
-                },
-                400,
-                "invalid_json",
-            ),
-            (ApiError::Unauthorized, 401, "missing_api_key"),
-            (ApiError::Forbidden, 403, "invalid_api_key"),
-            (ApiError::NotFound("x".into()), 404, "not_found"),
-            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
-            (ApiError::Gone(Denial::Expired), 410, "expired"),
-            (ApiError::Gone(Denial::Revoked), 410, "revoked"),
-            (ApiError::Gone(Denial::UsedUp), 410, "used_up"),
-            (
-                ApiError::PayloadTooLarge { limit: 1 },
-                413,
-                "payload_too_large",
-            ),
-            (
-                ApiError::UnsupportedMediaType { expected: "x" },
-                415,
-                "unsupported_media_type",
-            ),
-            (
-                ApiError::Invalid(ParamError::new("f", "bad")),
-                422,
-                "invalid_parameter",
-            ),
-            (ApiError::Internal, 500, "internal_error"),
-        ];
-        for (error, status, code) in cases {
-            let response = error.into_response();
-            assert_eq!(response.status().as_u16(), status);
-            let Body::Text(text) = response.body() else {
-                panic!("error body is not text");
-            };
-            let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            assert_eq!(body["error"], code);
-            assert_eq!(body["status"], "error");
-            assert_eq!(
-                response
-                    .headers()
-                    .get("referrer-policy")
-                    .and_then(|v| v.to_str().ok()),
-                Some("no-referrer")
-            );
-        }
-    }
-
-    #[test]
-    fn invalid_parameter_names_the_field() {
-        let response =
-            ApiError::Invalid(ParamError::new("expire_minutes", "too big")).into_response();
-        let Body::Text(text) = response.body() else {
-            panic!("error body is not text");
-        };
-        let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        assert_eq!(body["field"], "expire_minutes");
-    }
-}
-
 /// Largest JSON body a creator route reads.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 
@@ -494,12 +412,13 @@ pub const MAX_JSON_BODY: usize = 16 * 1024;
 pub fn json_object(
     request: &Request,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    if let Some(media) = media_type(request) {
-        if media != "application/json" && !media.ends_with("+json") {
-            return Err(ApiError::UnsupportedMediaType {
-                expected: "application/json",
-            });
-        }
+    if let Some(media) = media_type(request)
+        && media != "application/json"
+        && !media.ends_with("+json")
+    {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "application/json",
+        });
     }
     let bytes = body_bytes(request);
     if bytes.len() > MAX_JSON_BODY {
@@ -605,4 +524,95 @@ pub fn options_response(allow: &'static str) -> Response<Body> {
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     add_common_headers(response.headers_mut());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_has_ascii_fallback_and_utf8_name() {
+        let value = content_disposition("rapor ünlü.pdf");
+        assert_eq!(
+            value.to_str().ok(),
+            Some(
+                "attachment; filename=\"rapor _nl_.pdf\"; filename*=UTF-8''rapor%20%C3%BCnl%C3%BC.pdf"
+            )
+        );
+    }
+
+    #[test]
+    fn content_disposition_neutralises_quotes_and_line_breaks() {
+        let value = content_disposition("report \"q\"\r\nX-Evil: 1.pdf");
+        let text = value.to_str().unwrap_or_default();
+        assert!(text.starts_with("attachment; filename=\"report _q___X-Evil: 1.pdf\";"));
+        assert!(!text.contains('\r'));
+        assert!(!text.contains('\n'));
+        assert!(text.contains("filename*=UTF-8''report%20%22q%22%0D%0AX-Evil%3A%201.pdf"));
+    }
+
+    #[test]
+    fn every_error_maps_to_its_status() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (
+                ApiError::BadRequest {
+                    code: "invalid_json",
+                    message: "x".into(),
+                },
+                400,
+                "invalid_json",
+            ),
+            (ApiError::Unauthorized, 401, "missing_api_key"),
+            (ApiError::Forbidden, 403, "invalid_api_key"),
+            (ApiError::NotFound("x".into()), 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::Gone(Denial::Expired), 410, "expired"),
+            (ApiError::Gone(Denial::Revoked), 410, "revoked"),
+            (ApiError::Gone(Denial::UsedUp), 410, "used_up"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (
+                ApiError::UnsupportedMediaType { expected: "x" },
+                415,
+                "unsupported_media_type",
+            ),
+            (
+                ApiError::Invalid(ParamError::new("f", "bad")),
+                422,
+                "invalid_parameter",
+            ),
+            (ApiError::Internal, 500, "internal_error"),
+        ];
+        for (error, status, code) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            let Body::Text(text) = response.body() else {
+                panic!("error body is not text");
+            };
+            let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(body["error"], code);
+            assert_eq!(body["status"], "error");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("referrer-policy")
+                    .and_then(|v| v.to_str().ok()),
+                Some("no-referrer")
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_parameter_names_the_field() {
+        let response =
+            ApiError::Invalid(ParamError::new("expire_minutes", "too big")).into_response();
+        let Body::Text(text) = response.body() else {
+            panic!("error body is not text");
+        };
+        let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(body["field"], "expire_minutes");
+    }
 }

@@ -48,13 +48,23 @@ impl Clock for ManualClock {
     }
 }
 
-/// Signing keys made fresh for each test run.
-pub fn test_keys() -> Keyring {
+/// Key id of the test signing key.
+pub const TEST_KID: &str = "test-1";
+
+/// The test signing key: a fixed pattern, used only by tests, so that a
+/// test can forge tokens with the real secret and a wrong algorithm.
+pub fn test_secret() -> [u8; 32] {
     let mut secret = [0u8; 32];
     for (i, byte) in secret.iter_mut().enumerate() {
         *byte = u8::try_from(i).unwrap_or(0) ^ 0x5a;
     }
-    Keyring::parse(&encode_key_entry("test-1", &secret)).unwrap_or_else(|_| Keyring::random())
+    secret
+}
+
+/// The keyring tests sign with.
+pub fn test_keys() -> Keyring {
+    Keyring::parse(&encode_key_entry(TEST_KID, &test_secret()))
+        .unwrap_or_else(|e| panic!("test keyring failed: {e}"))
 }
 
 /// Configuration shared by both back ends in tests.

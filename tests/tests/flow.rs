@@ -157,7 +157,12 @@ async fn expired_link_is_gone_everywhere(store: Store) {
     assert_eq!(fetched.status(), 410);
     assert_ne!(body_bytes(&fetched), b"secret");
     let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad link id"));
-    let records = test.app.audit.list(&id).await.unwrap_or_else(|e| panic!("{e}"));
+    let records = test
+        .app
+        .audit
+        .list(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let expired = records
         .iter()
         .filter(|r| r.reason.as_deref() == Some("expired"))
@@ -212,7 +217,9 @@ async fn malformed_tokens_are_unprocessable(store: Store) {
         let fetched = download(&test.app, "a.txt", token).await;
         assert_eq!(fetched.status(), 422);
     }
-    let request = Call::new("GET", "/files/a.txt").param("filename", "a.txt").build();
+    let request = Call::new("GET", "/files/a.txt")
+        .param("filename", "a.txt")
+        .build();
     let missing = send(&test.app, request).await;
     assert_eq!(missing.status(), 422);
     assert_eq!(body_json(&missing)["field"], "token");
@@ -221,7 +228,11 @@ async fn malformed_tokens_are_unprocessable(store: Store) {
 async fn creator_routes_need_an_api_key(store: Store) {
     let test = TestApp::new(store).await;
     let body = json!({"file_url": "s3://x/y", "expire_minutes": 5});
-    let anonymous = send(&test.app, Call::new("POST", "/generate-link").json(&body).build()).await;
+    let anonymous = send(
+        &test.app,
+        Call::new("POST", "/generate-link").json(&body).build(),
+    )
+    .await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(body_json(&anonymous)["error"], "missing_api_key");
 
@@ -256,29 +267,66 @@ async fn invalid_parameters_name_the_field(store: Store) {
     let cases = [
         (json!({"expire_minutes": 5}), "file_url"),
         (json!({"file_url": own}), "expire_minutes"),
-        (json!({"file_url": own, "expire_minutes": 0}), "expire_minutes"),
-        (json!({"file_url": own, "expire_minutes": 10_081}), "expire_minutes"),
-        (json!({"file_url": own, "expire_minutes": "30"}), "expire_minutes"),
-        (json!({"file_url": own, "expire_minutes": 1.5}), "expire_minutes"),
-        (json!({"file_url": own, "expire_minutes": -5}), "expire_minutes"),
+        (
+            json!({"file_url": own, "expire_minutes": 0}),
+            "expire_minutes",
+        ),
+        (
+            json!({"file_url": own, "expire_minutes": 10_081}),
+            "expire_minutes",
+        ),
+        (
+            json!({"file_url": own, "expire_minutes": "30"}),
+            "expire_minutes",
+        ),
+        (
+            json!({"file_url": own, "expire_minutes": 1.5}),
+            "expire_minutes",
+        ),
+        (
+            json!({"file_url": own, "expire_minutes": -5}),
+            "expire_minutes",
+        ),
         (json!({"file_url": 7, "expire_minutes": 5}), "file_url"),
-        (json!({"file_url": own, "expire_minutes": 5, "max_downloads": 0}), "max_downloads"),
-        (json!({"file_url": own, "expire_minutes": 5, "extra": true}), "body"),
-        (json!({"file_url": "http://169.254.169.254/latest/meta-data/", "expire_minutes": 5}), "file_url"),
-        (json!({"file_url": "file:///proc/self/environ", "expire_minutes": 5}), "file_url"),
-        (json!({"file_url": "s3://another-bucket/k", "expire_minutes": 5}), "file_url"),
+        (
+            json!({"file_url": own, "expire_minutes": 5, "max_downloads": 0}),
+            "max_downloads",
+        ),
+        (
+            json!({"file_url": own, "expire_minutes": 5, "extra": true}),
+            "body",
+        ),
+        (
+            json!({"file_url": "http://169.254.169.254/latest/meta-data/", "expire_minutes": 5}),
+            "file_url",
+        ),
+        (
+            json!({"file_url": "file:///proc/self/environ", "expire_minutes": 5}),
+            "file_url",
+        ),
+        (
+            json!({"file_url": "s3://another-bucket/k", "expire_minutes": 5}),
+            "file_url",
+        ),
     ];
     for (body, field) in cases {
         let response = send(
             &test.app,
-            Call::new("POST", "/generate-link").creator().json(&body).build(),
+            Call::new("POST", "/generate-link")
+                .creator()
+                .json(&body)
+                .build(),
         )
         .await;
         assert_eq!(response.status(), 422, "{body}");
         let error = body_json(&response);
         assert_eq!(error["field"], field, "{body}");
         assert_eq!(error["error"], "invalid_parameter");
-        assert!(error["message"].as_str().is_some_and(|m| m.starts_with(field)));
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(field))
+        );
     }
     let broken = Call::new("POST", "/generate-link")
         .creator()
@@ -300,7 +348,10 @@ async fn generated_link_serves_existing_object(store: Store) {
     });
     let response = send(
         &test.app,
-        Call::new("POST", "/generate-link").creator().json(&body).build(),
+        Call::new("POST", "/generate-link")
+            .creator()
+            .json(&body)
+            .build(),
     )
     .await;
     let created = body_json(&response);
@@ -316,7 +367,10 @@ async fn generated_link_serves_existing_object(store: Store) {
         assert_eq!(fetched.status(), 200);
         assert_eq!(body_bytes(&fetched), bytes);
     }
-    assert_eq!(download(&test.app, "evidence.png", &token).await.status(), 410);
+    assert_eq!(
+        download(&test.app, "evidence.png", &token).await.status(),
+        410
+    );
 }
 
 async fn missing_object_is_unprocessable(store: Store) {
@@ -327,7 +381,10 @@ async fn missing_object_is_unprocessable(store: Store) {
     });
     let response = send(
         &test.app,
-        Call::new("POST", "/generate-link").creator().json(&body).build(),
+        Call::new("POST", "/generate-link")
+            .creator()
+            .json(&body)
+            .build(),
     )
     .await;
     assert_eq!(response.status(), 422);
@@ -336,7 +393,9 @@ async fn missing_object_is_unprocessable(store: Store) {
 
 async fn every_byte_value_round_trips(store: Store) {
     let test = TestApp::new(store).await;
-    let bytes: Vec<u8> = (0..65_536).map(|i| u8::try_from(i % 256).unwrap_or(0)).collect();
+    let bytes: Vec<u8> = (0..65_536)
+        .map(|i| u8::try_from(i % 256).unwrap_or(0))
+        .collect();
     let created = upload(&test.app, "all.bin", &bytes, &[]).await;
     assert_eq!(created["size"], 65_536);
     assert_eq!(created["sha256"], hex::encode(Sha256::digest(&bytes)));

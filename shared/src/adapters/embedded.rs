@@ -425,12 +425,12 @@ impl ObjectStore for EmbeddedObjects {
         };
         // The ETag of an embedded object is its SHA-256, so this check pins
         // the download to the exact bytes the link was made for.
-        if let Some(etag) = &object.etag {
-            if hex::encode(Sha256::digest(&bytes)) != *etag {
-                tracing::warn!(key_hash = %crate::secret::fingerprint(object.key.as_bytes()),
-                    "object changed since the link was made");
-                return Ok(None);
-            }
+        if let Some(etag) = &object.etag
+            && hex::encode(Sha256::digest(&bytes)) != *etag
+        {
+            tracing::warn!(key_hash = %crate::secret::fingerprint(object.key.as_bytes()),
+                "object changed since the link was made");
+            return Ok(None);
         }
         Ok(Some(Bytes::from(bytes)))
     }

@@ -1,0 +1,186 @@
+//! Inputs that broke comparable services: concurrent downloads of a limited
+//! link, forged token headers, and tokens that must not leak.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use link_tests::{
+    Store, TEST_KID, TestApp, access, body_bytes, body_json, download, header, test_secret, upload,
+};
+use serde_json::json;
+use shared::domain::{AuditAction, LinkId};
+
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario(link_tests::Store::Embedded).await;
+            })*
+        }
+        mod emulated {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario(link_tests::Store::Emulated).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    concurrent_downloads_stop_at_the_limit,
+    forged_algorithms_are_rejected,
+    tokens_stay_out_of_audit_records,
+);
+
+fn text(value: &serde_json::Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} missing in {value}"))
+        .to_owned()
+}
+
+async fn concurrent_downloads_stop_at_the_limit(store: Store) {
+    let test = TestApp::new(store).await;
+    for limit in [1usize, 3] {
+        let name = format!("limit-{limit}.bin");
+        let created = upload(
+            &test.app,
+            &name,
+            &[9u8; 1024],
+            &[("max_downloads", &limit.to_string())],
+        )
+        .await;
+        let token = text(&created, "token");
+        let mut tasks = Vec::new();
+        for _ in 0..25 {
+            let app = test.app.clone();
+            let (name, token) = (name.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                download(&app, &name, &token).await.status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        let gone = statuses.iter().filter(|s| **s == 410).count();
+        assert_eq!(ok, limit, "{statuses:?}");
+        assert_eq!(gone, 25 - limit, "{statuses:?}");
+
+        let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+        let link = test
+            .app
+            .links
+            .get(&id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(link.map(|l| l.downloads as usize), Some(limit));
+        let records = test
+            .app
+            .audit
+            .list(&id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let denied = records
+            .iter()
+            .filter(|r| r.action == AuditAction::Denied)
+            .count();
+        let served = records
+            .iter()
+            .filter(|r| r.action == AuditAction::Download)
+            .count();
+        assert_eq!(denied, 25 - limit);
+        assert_eq!(served, limit);
+    }
+}
+
+fn unsigned(header: &serde_json::Value, claims: &serde_json::Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{signature}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+fn signed(algorithm: Algorithm, claims: &serde_json::Value) -> String {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(TEST_KID.into());
+    let key = EncodingKey::from_secret(&test_secret()).unwrap_or_else(|e| panic!("{e}"));
+    jsonwebtoken::encode(&header, claims, &key).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn forged_algorithms_are_rejected(store: Store) {
+    let test = TestApp::new(store).await;
+    let created = upload(&test.app, "a.txt", b"secret bytes", &[]).await;
+    let link_id = text(&created, "link_id");
+    let claims = json!({"lid": link_id, "iat": 0, "exp": 4_102_444_800i64});
+    let genuine = text(&created, "token");
+    let genuine_signature = genuine.rsplit('.').next().unwrap_or_default().to_owned();
+
+    let forgeries = [
+        unsigned(
+            &json!({"alg": "none", "typ": "JWT", "kid": TEST_KID}),
+            &claims,
+            "",
+        ),
+        unsigned(&json!({"alg": "None", "kid": TEST_KID}), &claims, ""),
+        unsigned(&json!({"alg": "none"}), &claims, &genuine_signature),
+        signed(Algorithm::HS512, &claims),
+        signed(Algorithm::HS384, &claims),
+        unsigned(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": TEST_KID}),
+            &claims,
+            "c2ln",
+        ),
+        unsigned(
+            &json!({"alg": "HS256", "typ": "JWT", "kid": "other"}),
+            &claims,
+            &genuine_signature,
+        ),
+        unsigned(
+            &json!({"alg": "HS256", "typ": "JWT"}),
+            &claims,
+            &genuine_signature,
+        ),
+    ];
+    for forged in &forgeries {
+        let viewed = access(&test.app, forged, "x").await;
+        let status = viewed.status().as_u16();
+        assert!((400..500).contains(&status), "{forged}: {status}");
+        assert!(body_json(&viewed).get("filename").is_none());
+        let fetched = download(&test.app, "a.txt", forged).await;
+        assert!((400..500).contains(&fetched.status().as_u16()));
+        assert_ne!(body_bytes(&fetched), b"secret bytes");
+    }
+    // The genuine token still works, so the rejections above were not a
+    // broken link.
+    assert_eq!(download(&test.app, "a.txt", &genuine).await.status(), 200);
+}
+
+async fn tokens_stay_out_of_audit_records(store: Store) {
+    let test = TestApp::new(store).await;
+    let created = upload(&test.app, "a.txt", b"x", &[]).await;
+    let token = text(&created, "token");
+    let viewed = access(&test.app, &token, "x").await;
+    assert_eq!(header(&viewed, "referrer-policy"), "no-referrer");
+    assert_eq!(download(&test.app, "a.txt", &token).await.status(), 200);
+    assert_eq!(download(&test.app, "a.txt", &token).await.status(), 410);
+
+    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+    let records = test
+        .app
+        .audit
+        .list(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(records.len(), 3);
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    for record in records {
+        let shown = format!("{record:?}");
+        assert!(!shown.contains(&token));
+        assert!(!shown.contains(signature));
+        assert_eq!(record.token_fingerprint.len(), 16);
+    }
+}

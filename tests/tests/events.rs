@@ -1,0 +1,199 @@
+//! The sample API Gateway events in `events/` fed to the real handlers, as
+//! `cargo lambda invoke --data-file` would feed them.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use link_tests::{Store, TestApp, body_bytes, body_json, event, event_text, header};
+use sha2::{Digest, Sha256};
+use shared::domain::{AuditAction, LinkId};
+
+/// The eight bytes every PNG file starts with.
+const PNG_SIGNATURE: [u8; 8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+fn text(value: &serde_json::Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} missing in {value}"))
+        .to_owned()
+}
+
+async fn upload_event_round_trips_png(store: Store) {
+    let test = TestApp::new(store).await;
+    let response = upload_file::handle(&test.app, event("upload-file", "")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    let created = body_json(&response);
+    assert_eq!(response.status(), 200, "{created}");
+    assert_eq!(created["filename"], "pixel.png");
+    assert_eq!(created["max_downloads"], 2);
+    assert!(text(&created, "access_url").starts_with("https://links.example.test/v1/access/"));
+    let token = text(&created, "token");
+
+    // The gateway sends binary bodies base64-encoded; the handler must
+    // answer with a binary body so that it goes back base64-encoded too.
+    for accept in ["image/png", "*/*"] {
+        let mut raw: serde_json::Value =
+            serde_json::from_str(&event_text("files", &token)).unwrap_or_default();
+        raw["pathParameters"]["filename"] = "pixel.png".into();
+        raw["path"] = "/files/pixel.png".into();
+        raw["headers"]["accept"] = accept.into();
+        let request =
+            lambda_http::request::from_str(&raw.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let response = files::handle(&test.app, request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 200, "{accept}");
+        assert!(matches!(response.body(), lambda_http::Body::Binary(_)));
+        let bytes = body_bytes(&response);
+        assert_eq!(bytes[..8], PNG_SIGNATURE);
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            text(&created, "sha256")
+        );
+    }
+}
+
+async fn all_byte_values_survive_base64_event(store: Store) {
+    let test = TestApp::new(store).await;
+    let bytes: Vec<u8> = (0..65_536)
+        .map(|i| u8::try_from(i % 256).unwrap_or(0))
+        .collect();
+    let mut raw: serde_json::Value =
+        serde_json::from_str(&event_text("upload-file", "")).unwrap_or_default();
+    let multipart = link_tests::multipart("all.bin", &bytes, &[]);
+    raw["headers"]["content-type"] =
+        format!("multipart/form-data; boundary={}", link_tests::BOUNDARY).into();
+    raw["headers"]["content-length"] = multipart.len().to_string().into();
+    raw["body"] = STANDARD.encode(&multipart).into();
+    raw["isBase64Encoded"] = true.into();
+    let request =
+        lambda_http::request::from_str(&raw.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let response = upload_file::handle(&test.app, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let created = body_json(&response);
+    assert_eq!(response.status(), 200, "{created}");
+    assert_eq!(created["size"], 65_536);
+    assert_eq!(created["sha256"], hex::encode(Sha256::digest(&bytes)));
+    let fetched = link_tests::download(&test.app, "all.bin", &text(&created, "token")).await;
+    assert_eq!(body_bytes(&fetched), bytes);
+}
+
+async fn access_event_records_gateway_source_ip(store: Store) {
+    let test = TestApp::new(store).await;
+    let created = link_tests::upload(&test.app, "a.txt", b"x", &[]).await;
+    let token = text(&created, "token");
+    let mut raw: serde_json::Value =
+        serde_json::from_str(&event_text("access", &token)).unwrap_or_default();
+    raw["headers"]["x-forwarded-for"] = "10.9.9.9".into();
+    raw["multiValueHeaders"]["x-forwarded-for"] = serde_json::json!(["10.9.9.9"]);
+    let request =
+        lambda_http::request::from_str(&raw.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let response = access::handle(&test.app, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "referrer-policy"), "no-referrer");
+    assert!(
+        text(&body_json(&response), "download_url")
+            .starts_with("https://links.example.test/v1/files/a.txt?token=")
+    );
+
+    let gateway_ip = raw["requestContext"]["identity"]["sourceIp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+    let records = test
+        .app
+        .audit
+        .list(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].action, AuditAction::View);
+    assert_eq!(records[0].source_ip, gateway_ip);
+    assert_ne!(records[0].source_ip, "10.9.9.9");
+}
+
+#[tokio::test]
+async fn generate_link_event_then_access_and_files_events() {
+    let test = TestApp::embedded();
+    let pdf = b"%PDF-1.7\nsample report\n%%EOF\n".to_vec();
+    test.app
+        .objects
+        .put("samples/report.pdf", pdf.clone().into(), "application/pdf")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let response = generate_link::handle(&test.app, event("generate-link", ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let created = body_json(&response);
+    assert_eq!(response.status(), 200, "{created}");
+    assert_eq!(created["status"], "success");
+    assert_eq!(created["filename"], "report.pdf");
+    let token = text(&created, "token");
+
+    let viewed = access::handle(&test.app, event("access", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(viewed.status(), 200);
+    assert_eq!(body_json(&viewed)["downloads_remaining"], 1);
+
+    let fetched = files::handle(&test.app, event("files", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(body_bytes(&fetched), pdf);
+
+    let again = files::handle(&test.app, event("files-bearer", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.status(), 410);
+}
+
+#[tokio::test]
+async fn bearer_event_downloads_once() {
+    let test = TestApp::embedded();
+    test.app
+        .objects
+        .put(
+            "samples/report.pdf",
+            b"report".to_vec().into(),
+            "application/pdf",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let response = generate_link::handle(&test.app, event("generate-link", ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = text(&body_json(&response), "token");
+    let fetched = files::handle(&test.app, event("files-bearer", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(body_bytes(&fetched), b"report");
+}
+
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(link_tests::Store::Embedded).await;
+            })*
+        }
+        mod emulated {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(link_tests::Store::Emulated).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    upload_event_round_trips_png,
+    all_byte_values_survive_base64_event,
+    access_event_records_gateway_source_ip,
+);
