@@ -14,6 +14,7 @@
 //! | `DEFAULT_EXPIRE_MINUTES` | lifetime of an upload without `expire_minutes` | 60 |
 //! | `MAX_DOWNLOADS_LIMIT` | highest `max_downloads` a creator may set | 100 |
 //! | `MAX_UPLOAD_BYTES` | largest file `/upload-file` takes | 4194304 (4 MiB) |
+//! | `MAX_INLINE_DOWNLOAD_BYTES` | largest file served in the response; larger ones get a presigned S3 redirect | 4194304 (4 MiB) |
 //! | `AUDIT_RETENTION_DAYS` | how long records outlive their link | 90 |
 //!
 //! Exactly one of `SIGNING_KEYS` and `SIGNING_KEYS_SECRET_ID` is needed on
@@ -75,6 +76,9 @@ pub struct Config {
     pub max_downloads_limit: u32,
     /// Largest file `/upload-file` stores.
     pub max_upload_bytes: u64,
+    /// Largest file served inside the response; a Lambda response carries
+    /// 6 MB at most, and binary bodies grow by a third in base64.
+    pub max_inline_download_bytes: u64,
     /// Days audit records are kept after their link expires.
     pub audit_retention_days: u32,
 }
@@ -150,6 +154,13 @@ impl Config {
             default_expire_minutes: number(&get, "DEFAULT_EXPIRE_MINUTES", 60, 1, 525_600)?,
             max_downloads_limit: number(&get, "MAX_DOWNLOADS_LIMIT", 100, 1, 1_000_000)?,
             max_upload_bytes: number(&get, "MAX_UPLOAD_BYTES", 4 << 20, 1, 1 << 40)?,
+            max_inline_download_bytes: number(
+                &get,
+                "MAX_INLINE_DOWNLOAD_BYTES",
+                4 << 20,
+                0,
+                4 << 20,
+            )?,
             audit_retention_days: number(&get, "AUDIT_RETENTION_DAYS", 90, 0, 36_500)?,
         };
         config.validate()?;

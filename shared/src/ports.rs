@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::domain::{AuditEvent, Denial, Link, LinkId, ObjectRef};
+use crate::secret::PresignedUrl;
 
 /// A failure of the storage layer itself (network, emulator, disk), as
 /// opposed to a refusal that the rules decide.
@@ -151,6 +152,22 @@ pub trait ObjectStore: Send + Sync {
     ///
     /// Returns the store's failure.
     async fn get(&self, object: &ObjectRef) -> Result<Option<Bytes>, StoreError>;
+
+    /// Signs a URL that lets its holder GET the pinned object for
+    /// `ttl_seconds`, served with the given `Content-Disposition` and
+    /// `Content-Type`. Returns `None` when the store cannot sign URLs and
+    /// serves every size itself.
+    ///
+    /// # Errors
+    ///
+    /// Returns the signer's failure.
+    async fn presign_download(
+        &self,
+        object: &ObjectRef,
+        content_disposition: &str,
+        content_type: &str,
+        ttl_seconds: u64,
+    ) -> Result<Option<PresignedUrl>, StoreError>;
 
     /// Deletes an object of the product's bucket; deleting nothing succeeds.
     ///

@@ -38,6 +38,29 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     hex::encode(&digest[..8])
 }
 
+/// A presigned object URL: whoever holds it can read the object until it
+/// expires, so it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresignedUrl(String);
+
+impl PresignedUrl {
+    /// Wraps a presigned URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// Returns the URL for the one response header that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PresignedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PresignedUrl([redacted])")
+    }
+}
+
 /// A secret byte string: an HMAC signing key or an API key.
 #[derive(Clone)]
 pub struct SecretBytes(Vec<u8>);

@@ -9,13 +9,13 @@ use time::format_description::well_known::Rfc3339;
 use crate::App;
 use crate::domain::{
     AuditAction, AuditEvent, Denial, DownloadLimit, ExpireMinutes, FileName, Link, LinkId,
-    LinkState, ParamError, content_type_for,
+    LinkState, ParamError, content_type_for, served_content_type,
 };
 use crate::file_url::parse_file_url;
-use crate::http::{ApiError, Caller};
+use crate::http::{ApiError, Caller, content_disposition};
 use crate::multipart::Upload;
 use crate::ports::ConsumeError;
-use crate::secret::RawToken;
+use crate::secret::{PresignedUrl, RawToken};
 use crate::token::TokenError;
 
 /// A link that was just made, with the only copy of its token.
@@ -209,7 +209,21 @@ pub async fn view(app: &App, token: &RawToken, caller: &Caller) -> Result<Link, 
     Ok(link)
 }
 
-/// Counts one download and returns the link and its bytes.
+/// Longest life of a presigned download URL, in seconds.
+pub const PRESIGN_SECONDS: i64 = 60;
+
+/// How the bytes of a counted download reach the recipient.
+#[derive(Debug)]
+pub enum Delivery {
+    /// In the response body.
+    Bytes(Bytes),
+    /// Through a redirect to a short-lived presigned URL.
+    Redirect(PresignedUrl),
+}
+
+/// Counts one download and returns the link and how to deliver its bytes.
+/// Files above `MAX_INLINE_DOWNLOAD_BYTES` go through a presigned URL that
+/// lives at most [`PRESIGN_SECONDS`] and never past the link's expiry.
 ///
 /// # Errors
 ///
@@ -221,7 +235,7 @@ pub async fn download(
     token: &RawToken,
     path_name: &str,
     caller: &Caller,
-) -> Result<(Link, Bytes), ApiError> {
+) -> Result<(Link, Delivery), ApiError> {
     let id = verify(app, token, caller, AuditAction::Download).await?;
     let name = FileName::parse(path_name)
         .map_err(|e| ParamError::new("filename", format!("is not a valid file name: {e}")))?;
@@ -262,6 +276,38 @@ pub async fn download(
         Err(ConsumeError::Store(error)) => return Err(error.into()),
     };
 
+    if link.size > app.config.max_inline_download_bytes {
+        let remaining = (link.expires_at - now).clamp(1, PRESIGN_SECONDS);
+        let disposition = content_disposition(&link.file_name);
+        let presigned = app
+            .objects
+            .presign_download(
+                &link.object,
+                disposition.to_str().unwrap_or("attachment"),
+                served_content_type(&link.content_type),
+                u64::try_from(remaining).unwrap_or(1),
+            )
+            .await;
+        match presigned {
+            Ok(Some(url)) => {
+                audit(
+                    app,
+                    &id,
+                    AuditAction::Download,
+                    Some("redirect"),
+                    caller,
+                    token,
+                )
+                .await;
+                return Ok((link, Delivery::Redirect(url)));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                refund(app, &id).await;
+                return Err(error.into());
+            }
+        }
+    }
     let bytes = match app.objects.get(&link.object).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
@@ -285,7 +331,7 @@ pub async fn download(
         }
     };
     audit(app, &id, AuditAction::Download, None, caller, token).await;
-    Ok((link, bytes))
+    Ok((link, Delivery::Bytes(bytes)))
 }
 
 async fn refund(app: &App, id: &LinkId) {

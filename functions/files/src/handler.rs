@@ -2,8 +2,9 @@
 //!
 //! The token comes as `Authorization: Bearer` or `?token=`. The file name in
 //! the path must equal the stored one, but the storage key always comes from
-//! the link record. `HEAD` checks the link without counting; `OPTIONS` lists
-//! the methods.
+//! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` are answered with
+//! `303 See Other` to a presigned S3 URL that lives at most a minute. `HEAD`
+//! checks the link without counting; `OPTIONS` lists the methods.
 //!
 //! SECURITY: the bytes go out as an attachment with `nosniff`, a sandboxing
 //! `Content-Security-Policy` and, for HTML, SVG, XML and script types,
@@ -15,7 +16,8 @@ use percent_encoding::percent_decode_str;
 use shared::App;
 use shared::domain::{Link, ParamError, served_content_type};
 use shared::http::{self, ApiError};
-use shared::service;
+use shared::secret::PresignedUrl;
+use shared::service::{self, Delivery};
 
 /// Handles one request; expected failures become JSON error responses.
 ///
@@ -64,9 +66,22 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         }
         return Ok(file_response(&link, Body::Empty));
     }
-    let (link, bytes) = service::download(app, &token, &name, &caller).await?;
+    let (link, delivery) = service::download(app, &token, &name, &caller).await?;
 
-    Ok(file_response(&link, Body::Binary(bytes.to_vec())))
+    match delivery {
+        Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(bytes.to_vec()))),
+        Delivery::Redirect(url) => Ok(redirect_response(&url)),
+    }
+}
+
+fn redirect_response(url: &PresignedUrl) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(location) = HeaderValue::from_str(url.expose()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    http::add_common_headers(response.headers_mut());
+    response
 }
 
 fn file_response(link: &Link, body: Body) -> Response<Body> {

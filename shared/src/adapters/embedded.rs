@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::config::EMBEDDED_BUCKET;
 use crate::domain::{AuditAction, AuditEvent, Denial, Link, LinkId, LinkState, ObjectRef};
 use crate::ports::{AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, StoreError};
+use crate::secret::PresignedUrl;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS links (
@@ -433,6 +434,18 @@ impl ObjectStore for EmbeddedObjects {
             return Ok(None);
         }
         Ok(Some(Bytes::from(bytes)))
+    }
+
+    async fn presign_download(
+        &self,
+        _object: &ObjectRef,
+        _content_disposition: &str,
+        _content_type: &str,
+        _ttl_seconds: u64,
+    ) -> Result<Option<PresignedUrl>, StoreError> {
+        // NOTE: the local server has no response size limit, so the embedded
+        // store serves every file directly instead of signing URLs.
+        Ok(None)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
