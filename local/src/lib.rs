@@ -2,9 +2,9 @@
 //! 127.0.0.1, each request shaped the way API Gateway's REST API would pass
 //! it (path parameters, query parameters, source IP, API key id).
 //!
-//! The server does API Gateway's part of the work and nothing more: it
-//! checks `x-api-key` on the creator routes against `API_KEYS`, puts the
-//! key's id (never the key) into the request context, and refuses bodies over
+//! The server does API Gateway's part of the work and nothing more. It
+//! checks `x-api-key` on the creator routes against `API_KEYS` and puts the
+//! key's id (never the key) into the request context. It rejects bodies over
 //! the request size limit before reading them. Everything else happens in the
 //! handlers, the same code the Lambda binaries run.
 

@@ -11,7 +11,7 @@
 //! | 413 | the body is larger than one request may carry |
 //! | 415 | the body has the wrong content type |
 //! | 422 | a parameter, file name or token is missing or malformed |
-//! | 500 | a store failed; the body says nothing more, the log has the cause |
+//! | 500 | a store failed; the body is generic and the log has the cause |
 //!
 //! Every error body is JSON: `{"status": "error", "error": CODE, "message":
 //! TEXT}` plus `field` for a bad parameter. Every response carries
@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::domain::{Denial, ParamError};
 use crate::secret::{RawToken, fingerprint};
 
-/// Everything a handler can answer other than success.
+/// Every failure a handler responds with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body cannot be read as the route expects.
@@ -182,7 +182,7 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     response
 }
 
-/// Who and where a request came from, as API Gateway saw it.
+/// Origin of a request, as API Gateway saw it.
 #[derive(Clone, Debug)]
 pub struct Caller {
     /// Source IP of the connection; `X-Forwarded-For` is never read.

@@ -106,10 +106,10 @@ pub trait AuditLog: Send + Sync {
     async fn list(&self, id: &LinkId) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
-/// What the object store knows about one object.
+/// Metadata of one stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
-    /// Where it is, with the version and ETag that pin it.
+    /// Location, with the version and ETag that pin it.
     pub object: ObjectRef,
     /// Size in bytes.
     pub size: u64,

@@ -1,6 +1,6 @@
 //! The use cases behind the four endpoints. Each takes parsed input, applies
 //! the link rules through the ports, writes the audit record, and returns a
-//! domain result or the [`ApiError`] to answer with.
+//! domain result or the [`ApiError`] to respond with.
 
 use bytes::Bytes;
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ pub struct Created {
     pub token: RawToken,
 }
 
-/// What a creator asks `/generate-link` for.
+/// Parameters of a `/generate-link` request.
 #[derive(Debug)]
 pub struct LinkRequest {
     /// `s3://bucket/key` or an S3 https URL.
@@ -209,10 +209,10 @@ pub async fn view(app: &App, token: &RawToken, caller: &Caller) -> Result<Link, 
     Ok(link)
 }
 
-/// Longest life of a presigned download URL, in seconds.
+/// Maximum lifetime of a presigned download URL, in seconds.
 pub const PRESIGN_SECONDS: i64 = 60;
 
-/// How the bytes of a counted download reach the recipient.
+/// Delivery method for the bytes of a counted download.
 #[derive(Debug)]
 pub enum Delivery {
     /// In the response body.

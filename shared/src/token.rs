@@ -3,9 +3,9 @@
 //! The server fixes every verification setting: the algorithm is HS256 and
 //! nothing else, `exp` is required, there is no leeway, and the key is picked
 //! by the `kid` header from the configured keyring, never built from the
-//! token. The first key of the ring signs; every key verifies, so a new key
-//! can be put in front without breaking live links, and an old key is
-//! dropped once the longest link it signed has expired.
+//! token. The first key of the ring signs and every key verifies, so a new
+//! key can be put in front without breaking live links. An old key can be
+//! removed from the ring once the longest link it signed has expired.
 //!
 //! # Limitations
 //!

@@ -2,8 +2,8 @@
 //! a movable clock, API Gateway-shaped requests, and multipart bodies.
 //!
 //! The DynamoDB/S3 back end needs the emulator that `script/test` starts and
-//! names in `TEST_EMULATOR_URL`; without it those tests fail with a message
-//! that says so, rather than being skipped.
+//! names in `TEST_EMULATOR_URL`. Without it those tests fail with a message
+//! that names the variable, rather than being skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl Clock for ManualClock {
 /// Key id of the test signing key.
 pub const TEST_KID: &str = "test-1";
 
-/// The test signing key: a fixed pattern, used only by tests, so that a
+/// Returns the test signing key: a fixed pattern, used only by tests, so that a
 /// test can forge tokens with the real secret and a wrong algorithm.
 pub fn test_secret() -> [u8; 32] {
     let mut secret = [0u8; 32];
@@ -61,7 +61,7 @@ pub fn test_secret() -> [u8; 32] {
     secret
 }
 
-/// The keyring tests sign with.
+/// Returns the keyring tests sign with.
 pub fn test_keys() -> Keyring {
     Keyring::parse(&encode_key_entry(TEST_KID, &test_secret()))
         .unwrap_or_else(|e| panic!("test keyring failed: {e}"))

@@ -1,9 +1,9 @@
 //! File bytes in S3.
 //!
 //! Uploads are written with a SHA-256 checksum that S3 verifies. A link pins
-//! the object's ETag (and version id when the bucket is versioned), and every
-//! download asks S3 for exactly that object with `If-Match`, so bytes that
-//! changed after the link was made are never served.
+//! the object's ETag and, in a versioned bucket, its version id. An inline
+//! download requests exactly that object with `If-Match`, and a presigned
+//! URL names the version id.
 //!
 //! # Limitations
 //!
@@ -42,7 +42,7 @@ impl S3Objects {
     }
 }
 
-/// Whether an SDK error is S3 saying the object is absent or has changed.
+/// Returns whether an SDK error means the object is absent or has changed.
 fn is_missing_or_changed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
     let status = error.raw_response().map(|r| r.status().as_u16());
     let code = error.code();
