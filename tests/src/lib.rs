@@ -395,3 +395,31 @@ pub fn event(name: &str, token: &str) -> Request {
     lambda_http::request::from_str(&event_text(name, token))
         .unwrap_or_else(|e| panic!("events/{name}.json is not a gateway event: {e}"))
 }
+
+/// Returns a string field of a JSON body, failing the test when it is absent.
+pub fn text(value: &serde_json::Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} missing in {value}"))
+        .to_owned()
+}
+
+/// Defines one test per store for each named `async fn(Store)` scenario, in
+/// the modules `embedded` and `emulated`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario($crate::Store::Embedded).await;
+            })*
+        }
+        mod emulated {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $scenario() {
+                super::$scenario($crate::Store::Emulated).await;
+            })*
+        }
+    };
+}

@@ -5,40 +5,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use link_tests::{
-    Store, TEST_KID, TestApp, access, body_bytes, body_json, download, header, test_secret, upload,
+    Store, TEST_KID, TestApp, access, body_bytes, body_json, download, header, test_secret, text,
+    upload,
 };
 use serde_json::json;
 use shared::domain::{AuditAction, LinkId};
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Embedded).await;
-            })*
-        }
-        mod emulated {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Emulated).await;
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+link_tests::on_both_stores!(
     concurrent_downloads_stop_at_the_limit,
     forged_algorithms_are_rejected,
     tokens_stay_out_of_audit_records,
 );
-
-fn text(value: &serde_json::Value, field: &str) -> String {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} missing in {value}"))
-        .to_owned()
-}
 
 async fn concurrent_downloads_stop_at_the_limit(store: Store) {
     let test = TestApp::new(store).await;

@@ -3,19 +3,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use link_tests::{Store, TestApp, body_bytes, body_json, event, event_text, header};
+use link_tests::{Store, TestApp, body_bytes, body_json, event, event_text, header, text};
 use sha2::{Digest, Sha256};
 use shared::domain::{AuditAction, LinkId};
 
 /// The eight bytes every PNG file starts with.
 const PNG_SIGNATURE: [u8; 8] = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-fn text(value: &serde_json::Value, field: &str) -> String {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} missing in {value}"))
-        .to_owned()
-}
 
 async fn upload_event_round_trips_png(store: Store) {
     let test = TestApp::new(store).await;
@@ -175,24 +168,7 @@ async fn bearer_event_downloads_once() {
     assert_eq!(body_bytes(&fetched), b"report");
 }
 
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Embedded).await;
-            })*
-        }
-        mod emulated {
-            $(#[tokio::test]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Emulated).await;
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+link_tests::on_both_stores!(
     upload_event_round_trips_png,
     all_byte_values_survive_base64_event,
     access_event_records_gateway_source_ip,

@@ -2,31 +2,13 @@
 //! store and on DynamoDB and S3 in the emulator.
 
 use link_tests::{
-    Call, Store, TestApp, access, body_bytes, body_json, download, header, send, upload,
+    Call, Store, TestApp, access, body_bytes, body_json, download, header, send, text, upload,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::domain::{AuditAction, LinkId};
 
-/// Runs each named scenario once per store.
-macro_rules! on_both_stores {
-    ($($scenario:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Embedded).await;
-            })*
-        }
-        mod emulated {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $scenario() {
-                super::$scenario(link_tests::Store::Emulated).await;
-            })*
-        }
-    };
-}
-
-on_both_stores!(
+link_tests::on_both_stores!(
     upload_view_download_then_gone,
     scanner_views_leave_download_available,
     expired_link_is_gone_everywhere,
@@ -46,13 +28,6 @@ fn png_like(len: usize) -> Vec<u8> {
     let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
     bytes.extend((0..len).map(|i| u8::try_from((i * 31 + 7) % 256).unwrap_or(0)));
     bytes
-}
-
-fn text(value: &serde_json::Value, field: &str) -> String {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} missing in {value}"))
-        .to_owned()
 }
 
 async fn upload_view_download_then_gone(store: Store) {

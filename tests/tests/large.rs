@@ -2,7 +2,7 @@
 //! to `MAX_INLINE_DOWNLOAD_BYTES`, above it through a short-lived presigned
 //! S3 URL, and counted once either way.
 
-use link_tests::{Call, Store, TestApp, body_bytes, body_json, download, header, send};
+use link_tests::{Call, Store, TestApp, body_bytes, body_json, download, header, send, text};
 use serde_json::json;
 use shared::domain::LinkId;
 
@@ -33,13 +33,6 @@ async fn link_for(test: &TestApp, key: &str, bytes: &[u8], minutes: i64) -> serd
     let created = body_json(&response);
     assert_eq!(response.status(), 200, "{created}");
     created
-}
-
-fn text(value: &serde_json::Value, field: &str) -> String {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} missing in {value}"))
-        .to_owned()
 }
 
 async fn stored_downloads(test: &TestApp, created: &serde_json::Value) -> u32 {
