@@ -15,6 +15,8 @@ link_tests::on_both_stores!(
     concurrent_downloads_stop_at_the_limit,
     forged_algorithms_are_rejected,
     tokens_stay_out_of_audit_records,
+    hostile_file_names_stay_in_their_header,
+    scriptable_files_never_render_inline,
 );
 
 async fn concurrent_downloads_stop_at_the_limit(store: Store) {
@@ -159,5 +161,77 @@ async fn tokens_stay_out_of_audit_records(store: Store) {
         assert!(!shown.contains(&token));
         assert!(!shown.contains(signature));
         assert_eq!(record.token_fingerprint.len(), 16);
+    }
+}
+
+async fn hostile_file_names_stay_in_their_header(store: Store) {
+    let test = TestApp::new(store).await;
+    let uploaded = upload(&test.app, "source.pdf", b"%PDF-1.7", &[]).await;
+    let cases = [
+        (
+            "report \"q\".pdf",
+            "attachment; filename=\"report _q_.pdf\"; filename*=UTF-8''report%20%22q%22.pdf",
+        ),
+        (
+            "rapor ünlü.pdf",
+            "attachment; filename=\"rapor _nl_.pdf\"; filename*=UTF-8''rapor%20%C3%BCnl%C3%BC.pdf",
+        ),
+    ];
+    for (name, disposition) in cases {
+        let body = json!({"file_url": uploaded["file_url"], "expire_minutes": 5, "filename": name});
+        let response = link_tests::send(
+            &test.app,
+            link_tests::Call::new("POST", "/generate-link")
+                .creator()
+                .json(&body)
+                .build(),
+        )
+        .await;
+        let created = body_json(&response);
+        assert_eq!(response.status(), 200, "{created}");
+        let encoded = shared::http::encode_path_segment(name);
+        let fetched = download(&test.app, &encoded, &text(&created, "token")).await;
+        assert_eq!(fetched.status(), 200, "{name}");
+        assert_eq!(header(&fetched, "content-disposition"), disposition);
+    }
+    for name in [
+        "a\r\nSet-Cookie: x=1.pdf",
+        "a\nb.pdf",
+        "../../etc/passwd",
+        "CON.txt",
+    ] {
+        let body = json!({"file_url": uploaded["file_url"], "expire_minutes": 5, "filename": name});
+        let response = link_tests::send(
+            &test.app,
+            link_tests::Call::new("POST", "/generate-link")
+                .creator()
+                .json(&body)
+                .build(),
+        )
+        .await;
+        assert_eq!(response.status(), 422, "{name:?}");
+        assert_eq!(body_json(&response)["field"], "filename");
+    }
+}
+
+async fn scriptable_files_never_render_inline(store: Store) {
+    let test = TestApp::new(store).await;
+    let files: [(&str, &[u8]); 3] = [
+        (
+            "image.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>",
+        ),
+        ("page.html", b"<html><script>alert(1)</script></html>"),
+        ("feed.xml", b"<?xml version=\"1.0\"?><x/>"),
+    ];
+    for (name, bytes) in files {
+        let created = upload(&test.app, name, bytes, &[]).await;
+        let fetched = download(&test.app, name, &text(&created, "token")).await;
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(header(&fetched, "content-type"), "application/octet-stream");
+        assert!(header(&fetched, "content-disposition").starts_with("attachment;"));
+        assert_eq!(header(&fetched, "x-content-type-options"), "nosniff");
+        assert!(header(&fetched, "content-security-policy").starts_with("sandbox"));
+        assert_eq!(body_bytes(&fetched), bytes);
     }
 }
