@@ -185,7 +185,7 @@ async fn oversized_upload_is_refused_before_reading() {
     assert!(
         body["message"]
             .as_str()
-            .is_some_and(|m| m.contains("large-upload"))
+            .is_some_and(|m| m.contains("10000 bytes"))
     );
 
     let objects = std::fs::read_dir(dir.path().join("objects"))

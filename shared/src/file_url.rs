@@ -42,7 +42,12 @@ pub fn parse_file_url(
     if file_url.len() > 2048 {
         return Err(invalid("must be at most 2048 characters"));
     }
-    let location = if let Some(rest) = file_url.strip_prefix("s3://") {
+    // URL schemes are case-insensitive (RFC 3986), so S3:// is s3:// too.
+    let s3_rest = file_url
+        .get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("s3://"))
+        .and_then(|_| file_url.get(5..));
+    let location = if let Some(rest) = s3_rest {
         let (bucket, key) = rest
             .split_once('/')
             .ok_or_else(|| invalid("must name an object: s3://bucket/key"))?;
@@ -188,6 +193,7 @@ mod tests {
             parse("s3://partner-bucket/x"),
             location("partner-bucket", "x")
         );
+        assert_eq!(parse("S3://own-bucket/x"), location("own-bucket", "x"));
     }
 
     #[test]

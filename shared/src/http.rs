@@ -51,9 +51,12 @@ pub enum ApiError {
     /// Nothing here for this request.
     #[error("{0}")]
     NotFound(String),
-    /// Method not served.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// Method not served; `allow` lists the ones that are.
+    #[error("method not allowed; this route serves {allow}")]
+    MethodNotAllowed {
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
     /// A genuine link that may no longer be used.
     #[error("link is {}", .0.code())]
     Gone(Denial),
@@ -85,7 +88,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -101,7 +104,7 @@ impl ApiError {
             Self::Unauthorized => "missing_api_key",
             Self::Forbidden => "invalid_api_key",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Gone(denial) => denial.code(),
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -117,10 +120,9 @@ impl ApiError {
             Self::Gone(Denial::Expired) => "this link has expired".into(),
             Self::Gone(Denial::Revoked) => "this link has been revoked".into(),
             Self::Gone(Denial::UsedUp) => "this link has no downloads left".into(),
-            Self::PayloadTooLarge { limit } => format!(
-                "the body is larger than {limit} bytes; files that do not fit in one request \
-                 need the large-upload path"
-            ),
+            Self::PayloadTooLarge { limit } => {
+                format!("the body is larger than the limit of {limit} bytes for this route")
+            }
             Self::Invalid(param) => format!("{} {}", param.field, param.message),
             Self::Internal => "the service failed; try again later".into(),
             other => other.to_string(),
@@ -138,11 +140,10 @@ impl ApiError {
             body["field"] = json!(param.field);
         }
         let mut response = json_response(self.status(), &body);
-        if matches!(self, Self::MethodNotAllowed) {
-            response.headers_mut().insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, OPTIONS, POST"),
-            );
+        if let Self::MethodNotAllowed { allow } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }
@@ -395,9 +396,18 @@ pub fn content_disposition(file_name: &str) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
+/// Everything but RFC 3986 unreserved characters is percent-encoded in a
+/// path segment, so `#`, `?`, `/` and backticks in a name cannot end or split
+/// the path.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a file name for use as one path segment.
 pub fn encode_path_segment(name: &str) -> String {
-    utf8_percent_encode(name, ATTR_CHAR).to_string()
+    utf8_percent_encode(name, PATH_SEGMENT).to_string()
 }
 
 /// Largest JSON body a creator route reads.
@@ -426,9 +436,13 @@ pub fn json_object(
             limit: MAX_JSON_BODY as u64,
         });
     }
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::BadRequest {
+    match serde_json::from_slice::<UniqueObject>(bytes) {
+        Ok(UniqueObject::Fields(map)) => Ok(map),
+        Ok(UniqueObject::Duplicate(key)) => {
+            let shown: String = key.chars().take(64).collect();
+            Err(ParamError::new("body", format!("has the field {shown:?} twice")).into())
+        }
+        Err(error) if error.is_data() => Err(ApiError::BadRequest {
             code: "invalid_json",
             message: "the body must be a JSON object".into(),
         }),
@@ -436,6 +450,51 @@ pub fn json_object(
             code: "invalid_json",
             message: format!("the body is not valid JSON: {error}"),
         }),
+    }
+}
+
+/// A top-level JSON object, or the first key it repeats. `serde_json` keeps
+/// the last of two equal keys, which would let a proxy that reads the first
+/// one see a different request than the handler does.
+enum UniqueObject {
+    Fields(serde_json::Map<String, serde_json::Value>),
+    Duplicate(String),
+}
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = UniqueObject;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut fields = serde_json::Map::new();
+                let mut duplicate = None;
+                while let Some(key) = access.next_key::<String>()? {
+                    if duplicate.is_none() && fields.contains_key(&key) {
+                        duplicate = Some(key);
+                        access.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        let value = access.next_value()?;
+                        fields.insert(key, value);
+                    }
+                }
+                Ok(match duplicate {
+                    Some(key) => UniqueObject::Duplicate(key),
+                    None => UniqueObject::Fields(fields),
+                })
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 
@@ -565,7 +624,11 @@ mod tests {
             (ApiError::Unauthorized, 401, "missing_api_key"),
             (ApiError::Forbidden, 403, "invalid_api_key"),
             (ApiError::NotFound("x".into()), 404, "not_found"),
-            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (
+                ApiError::MethodNotAllowed { allow: "GET" },
+                405,
+                "method_not_allowed",
+            ),
             (ApiError::Gone(Denial::Expired), 410, "expired"),
             (ApiError::Gone(Denial::Revoked), 410, "revoked"),
             (ApiError::Gone(Denial::UsedUp), 410, "used_up"),

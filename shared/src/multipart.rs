@@ -68,7 +68,7 @@ pub async fn parse_upload(
         match name.as_str() {
             "file" => {
                 if file.is_some() {
-                    return Err(ParamError::new("file", "must be sent once, not twice").into());
+                    return Err(twice("file"));
                 }
                 let raw_name = field.file_name().map(str::to_owned).ok_or_else(|| {
                     ParamError::new("file", "part has no filename in its Content-Disposition")
@@ -86,10 +86,16 @@ pub async fn parse_upload(
                 file = Some((file_name, declared, bytes));
             }
             "expire_minutes" => {
+                if expire_minutes.is_some() {
+                    return Err(twice("expire_minutes"));
+                }
                 let text = field_text(field, "expire_minutes").await?;
                 expire_minutes = Some(parse_integer("expire_minutes", &text)?);
             }
             "max_downloads" => {
+                if max_downloads.is_some() {
+                    return Err(twice("max_downloads"));
+                }
                 let text = field_text(field, "max_downloads").await?;
                 max_downloads = Some(parse_integer("max_downloads", &text)?);
             }
@@ -113,6 +119,10 @@ pub async fn parse_upload(
         expire_minutes,
         max_downloads,
     })
+}
+
+fn twice(field: &'static str) -> ApiError {
+    ParamError::new(field, "must be sent once, not twice").into()
 }
 
 async fn field_text(field: multer::Field<'_>, name: &'static str) -> Result<String, ApiError> {
@@ -228,6 +238,12 @@ mod tests {
             422
         );
         assert_eq!(status(&[("file", Some("a"), &[7u8; 2048])]).await, 413);
+        let repeated: [(&str, Option<&str>, &[u8]); 3] = [
+            ("file", Some("a"), b"x"),
+            ("max_downloads", None, b"1"),
+            ("max_downloads", None, b"5"),
+        ];
+        assert_eq!(status(&repeated).await, 422);
     }
 
     #[tokio::test]

@@ -284,7 +284,7 @@ pub async fn download(
             .presign_download(
                 &link.object,
                 disposition.to_str().unwrap_or("attachment"),
-                served_content_type(&link.content_type),
+                served_content_type(&link.content_type, &link.file_name),
                 u64::try_from(remaining).unwrap_or(1),
             )
             .await;

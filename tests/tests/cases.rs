@@ -194,6 +194,29 @@ async fn hostile_file_names_stay_in_their_header(store: Store) {
         assert_eq!(fetched.status(), 200, "{name}");
         assert_eq!(header(&fetched, "content-disposition"), disposition);
     }
+    // A name with URL delimiters gets a download_url that still works.
+    let name = "a#b `c`?.txt";
+    let body = json!({"file_url": uploaded["file_url"], "expire_minutes": 5, "filename": name});
+    let response = link_tests::send(
+        &test.app,
+        link_tests::Call::new("POST", "/generate-link")
+            .creator()
+            .json(&body)
+            .build(),
+    )
+    .await;
+    let token = text(&body_json(&response), "token");
+    let metadata = body_json(&access(&test.app, &token, "x").await);
+    let download_url = text(&metadata, "download_url");
+    let segment = download_url
+        .split("/files/")
+        .nth(1)
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(segment, "a%23b%20%60c%60%3F.txt");
+    assert_eq!(download(&test.app, &segment, &token).await.status(), 200);
+
     for name in [
         "a\r\nSet-Cookie: x=1.pdf",
         "a\nb.pdf",

@@ -310,6 +310,19 @@ async fn invalid_parameters_name_the_field(store: Store) {
     let response = send(&test.app, broken).await;
     assert_eq!(response.status(), 400);
     assert_eq!(body_json(&response)["error"], "invalid_json");
+
+    let repeated = format!(r#"{{"file_url": "{own}", "expire_minutes": 5, "expire_minutes": 6}}"#);
+    let duplicate = Call::new("POST", "/generate-link")
+        .creator()
+        .binary("application/json", repeated.into_bytes())
+        .build();
+    let response = send(&test.app, duplicate).await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        body_json(&response)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expire_minutes"))
+    );
 }
 
 async fn generated_link_serves_existing_object(store: Store) {
@@ -396,7 +409,9 @@ async fn head_and_options_never_count(store: Store) {
         .param("filename", "a.txt")
         .query("token", &token)
         .build();
-    assert_eq!(send(&test.app, post).await.status(), 405);
+    let refused = send(&test.app, post).await;
+    assert_eq!(refused.status(), 405);
+    assert_eq!(header(&refused, "allow"), "GET, HEAD, OPTIONS");
     assert_eq!(download(&test.app, "a.txt", &token).await.status(), 200);
 }
 

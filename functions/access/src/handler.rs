@@ -12,6 +12,9 @@ use shared::http::{self, ApiError};
 use shared::secret::RawToken;
 use shared::service::{self, rfc3339};
 
+/// Methods this route serves.
+const ALLOW: &str = "GET, HEAD, OPTIONS";
+
 /// Handles one request; expected failures become JSON error responses.
 ///
 /// # Errors
@@ -32,8 +35,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
 async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     match *request.method() {
         Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(http::options_response("GET, HEAD, OPTIONS")),
-        _ => return Err(ApiError::MethodNotAllowed),
+        Method::OPTIONS => return Ok(http::options_response(ALLOW)),
+        _ => return Err(ApiError::MethodNotAllowed { allow: ALLOW }),
     }
     let token = http::path_param(request, "token", "/access/")
         .map(RawToken::new)

@@ -19,6 +19,9 @@ use shared::http::{self, ApiError};
 use shared::secret::PresignedUrl;
 use shared::service::{self, Delivery};
 
+/// Methods this route serves.
+const ALLOW: &str = "GET, HEAD, OPTIONS";
+
 /// Handles one request; expected failures become JSON error responses.
 ///
 /// # Errors
@@ -40,8 +43,8 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
     let method = request.method().clone();
     match method {
         Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(http::options_response("GET, HEAD, OPTIONS")),
-        _ => return Err(ApiError::MethodNotAllowed),
+        Method::OPTIONS => return Ok(http::options_response(ALLOW)),
+        _ => return Err(ApiError::MethodNotAllowed { allow: ALLOW }),
     }
     let raw_name = http::path_param(request, "filename", "/files/")
         .ok_or_else(|| ParamError::new("filename", "is required in the path"))?;
@@ -88,7 +91,7 @@ fn file_response(link: &Link, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    let served = served_content_type(&link.content_type);
+    let served = served_content_type(&link.content_type, &link.file_name);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(served)

@@ -30,7 +30,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
 
 async fn respond(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     if request.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed);
+        return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
     let creator = http::creator(&request, &app.config)?;
     let limit = app.config.max_upload_bytes;

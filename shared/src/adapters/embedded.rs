@@ -68,6 +68,21 @@ pub struct EmbeddedStore {
     connection: Arc<Mutex<Connection>>,
 }
 
+/// Creates `path` and its missing parents readable by the owner only (mode
+/// 0700 on Unix), because the store holds the files being shared.
+fn create_private_dir(path: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .map_err(|e| StoreError::new("create data dir", e))
+}
+
 fn sqlite_error(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| StoreError::new(operation, e)
 }
@@ -79,7 +94,7 @@ impl EmbeddedStore {
     ///
     /// Fails when the folder or database cannot be created or opened.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::new("create data dir", e))?;
+        create_private_dir(data_dir)?;
         let connection = Connection::open(data_dir.join("links.sqlite3"))
             .map_err(sqlite_error("open sqlite"))?;
         connection
@@ -316,7 +331,7 @@ impl EmbeddedObjects {
     /// Fails when the folder cannot be created.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let root = data_dir.join("objects");
-        std::fs::create_dir_all(&root).map_err(|e| StoreError::new("create objects dir", e))?;
+        create_private_dir(&root)?;
         Ok(Self { root })
     }
 

@@ -63,15 +63,24 @@ fn guess_from_extension(name: &FileName) -> &'static str {
     }
 }
 
-/// Returns the `Content-Type` to serve a stored type with: scriptable and
-/// document types become `application/octet-stream`, so nothing a recipient
-/// downloads can run in the service's origin.
-pub fn served_content_type(stored: &str) -> &str {
-    let essence = stored.split(';').next().unwrap_or_default().trim();
-    let active = ACTIVE_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence))
+fn is_active(essence: &str) -> bool {
+    ACTIVE_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence))
         || essence.ends_with("+xml")
-        || !is_media_type(essence);
-    if active {
+        || essence.to_ascii_lowercase().starts_with("multipart/")
+        || !is_media_type(essence)
+}
+
+/// Returns the `Content-Type` to serve a file with: scriptable and document
+/// types become `application/octet-stream`, so nothing a recipient downloads
+/// can run in the service's origin. A name whose extension means such a
+/// type (`.html`, `.svg`, ...) is treated the same whatever type the
+/// uploader declared.
+pub fn served_content_type<'a>(stored: &'a str, file_name: &str) -> &'a str {
+    let essence = stored.split(';').next().unwrap_or_default().trim();
+    let by_name = FileName::parse(file_name)
+        .map(|name| is_active(guess_from_extension(&name)))
+        .unwrap_or(true);
+    if by_name || is_active(essence) {
         "application/octet-stream"
     } else {
         essence
@@ -109,14 +118,26 @@ mod tests {
             "image/svg+xml",
             "TEXT/HTML; charset=utf-8",
             "application/rss+xml",
+            "multipart/x-mixed-replace",
             "x",
         ] {
             assert_eq!(
-                served_content_type(stored),
+                served_content_type(stored, "a.bin"),
                 "application/octet-stream",
                 "{stored}"
             );
         }
-        assert_eq!(served_content_type("image/png"), "image/png");
+        assert_eq!(served_content_type("image/png", "a.png"), "image/png");
+    }
+
+    #[test]
+    fn scriptable_extension_overrides_declared_type() {
+        for name in ["evil.html", "evil.HTM", "x.svg", "x.xml"] {
+            assert_eq!(
+                served_content_type("image/png", name),
+                "application/octet-stream",
+                "{name}"
+            );
+        }
     }
 }
