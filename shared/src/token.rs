@@ -372,6 +372,34 @@ mod tests {
     }
 
     #[test]
+    fn claims_of_wrong_type_are_rejected() {
+        let lid = LinkId::generate();
+        for claims in [
+            json!({"lid": lid.as_str(), "iat": 0, "exp": "9999999999"}),
+            json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64, "nbf": "0"}),
+            json!({"lid": lid.as_str(), "iat": 0, "exp": 9.5e9}),
+            json!({"lid": 7, "iat": 0, "exp": 9_999_999_999i64}),
+            json!({"lid": "../x", "iat": 0, "exp": 9_999_999_999i64}),
+        ] {
+            let token = hmac_token(Algorithm::HS256, claims.clone(), SECRET);
+            assert_eq!(
+                ring().verify(&token, 1),
+                Err(TokenError::Invalid),
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_before_nbf_is_rejected() {
+        let lid = LinkId::generate();
+        let claims = json!({"lid": lid.as_str(), "iat": 0, "exp": 200, "nbf": 100});
+        let token = hmac_token(Algorithm::HS256, claims, SECRET);
+        assert_eq!(ring().verify(&token, 50), Err(TokenError::Invalid));
+        assert_eq!(ring().verify(&token, 150), Ok(lid));
+    }
+
+    #[test]
     fn wrong_secret_is_rejected() {
         let lid = LinkId::generate();
         let claims = json!({"lid": lid.as_str(), "iat": 0, "exp": 9_999_999_999i64});

@@ -22,6 +22,7 @@ link_tests::on_both_stores!(
     every_byte_value_round_trips,
     head_and_options_never_count,
     bearer_header_is_accepted,
+    range_request_gets_whole_file_once,
 );
 
 fn png_like(len: usize) -> Vec<u8> {
@@ -413,6 +414,24 @@ async fn head_and_options_never_count(store: Store) {
     assert_eq!(refused.status(), 405);
     assert_eq!(header(&refused, "allow"), "GET, HEAD, OPTIONS");
     assert_eq!(download(&test.app, "a.txt", &token).await.status(), 200);
+}
+
+async fn range_request_gets_whole_file_once(store: Store) {
+    let test = TestApp::new(store).await;
+    let bytes = png_like(4096);
+    let created = upload(&test.app, "a.png", &bytes, &[("max_downloads", "2")]).await;
+    let token = text(&created, "token");
+    let request = Call::new("GET", "/files/a.png")
+        .param("filename", "a.png")
+        .query("token", &token)
+        .header("range", "bytes=0-0")
+        .build();
+    let response = send(&test.app, request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "accept-ranges"), "none");
+    assert_eq!(body_bytes(&response), bytes);
+    let metadata = body_json(&access(&test.app, &token, "x").await);
+    assert_eq!(metadata["downloads_remaining"], 1);
 }
 
 async fn bearer_header_is_accepted(store: Store) {

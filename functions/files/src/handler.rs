@@ -4,7 +4,8 @@
 //! the path must equal the stored one, but the storage key always comes from
 //! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` are answered with
 //! `303 See Other` to a presigned S3 URL that lives at most a minute. `HEAD`
-//! checks the link without counting; `OPTIONS` lists the methods.
+//! checks the link without counting; `OPTIONS` lists the methods. A `Range`
+//! header is ignored: the answer is always the whole file, counted once.
 //!
 //! SECURITY: the bytes go out as an attachment with `nosniff`, a sandboxing
 //! `Content-Security-Policy` and, for HTML, SVG, XML and script types,
@@ -106,6 +107,10 @@ fn file_response(link: &Link, body: Body) -> Response<Body> {
         HeaderValue::from_static("sandbox; default-src 'none'"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(link.size));
+    // Range requests are not served: a GET with Range gets the whole file
+    // and counts one download. Serving ranges would either burn a link on a
+    // client's tiny first range or let ranges add up to unlimited copies.
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
     if let Ok(digest) = HeaderValue::from_str(&link.sha256) {
         headers.insert("x-content-sha256", digest);
     }
