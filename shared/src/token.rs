@@ -32,6 +32,9 @@ pub struct SigningKey {
     pub kid: String,
     /// Key bytes, at least [`MIN_KEY_BYTES`].
     pub secret: SecretBytes,
+    /// Unix time from which the key verifies nothing, after a rotation's
+    /// grace period; `None` for a key in service.
+    pub retired_at: Option<i64>,
 }
 
 /// The configured keys, the first of which signs.
@@ -66,6 +69,12 @@ pub enum KeyringError {
         /// Its decoded length.
         len: usize,
     },
+    /// The first key, which signs, carries a retirement time.
+    #[error("signing key {kid:?} signs new tokens and cannot be retired; put a new key first")]
+    RetiredSigner {
+        /// The key's id.
+        kid: String,
+    },
     /// Two keys with one id.
     #[error("signing key id {kid:?} appears twice")]
     DuplicateKid {
@@ -76,7 +85,9 @@ pub enum KeyringError {
 
 impl Keyring {
     /// Parses `kid:key,kid:key,...`, each key base64url (padding optional)
-    /// or standard base64. The first entry signs new tokens.
+    /// or standard base64. The first entry signs new tokens. An entry
+    /// `kid:key@SECONDS` stops verifying at that Unix time, which ends the
+    /// grace period of a key taken out of service.
     ///
     /// # Errors
     ///
@@ -98,6 +109,19 @@ impl Keyring {
             if !kid_ok {
                 return Err(KeyringError::BadKid { kid: kid.into() });
             }
+            let (encoded, retired_at) = match encoded.split_once('@') {
+                Some((key, when)) => {
+                    let when = when
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| KeyringError::Syntax { index })?;
+                    (key, Some(when))
+                }
+                None => (encoded, None),
+            };
+            if index == 0 && retired_at.is_some() {
+                return Err(KeyringError::RetiredSigner { kid: kid.into() });
+            }
             let bytes = decode_key(encoded).ok_or(KeyringError::Syntax { index })?;
             if bytes.len() < MIN_KEY_BYTES {
                 return Err(KeyringError::TooShort {
@@ -111,6 +135,7 @@ impl Keyring {
             keys.push(SigningKey {
                 kid: kid.into(),
                 secret: SecretBytes::new(bytes),
+                retired_at,
             });
         }
         if keys.is_empty() {
@@ -128,6 +153,7 @@ impl Keyring {
             keys: vec![SigningKey {
                 kid: "ephemeral".into(),
                 secret: SecretBytes::new(bytes),
+                retired_at: None,
             }],
         }
     }
@@ -185,6 +211,9 @@ impl Keyring {
         }
         let kid = header.kid.as_deref().ok_or(TokenError::Invalid)?;
         let key = self.find(kid).ok_or(TokenError::Invalid)?;
+        if key.retired_at.is_some_and(|retired| now >= retired) {
+            return Err(TokenError::Invalid);
+        }
 
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
@@ -449,6 +478,29 @@ mod tests {
         assert_eq!(rotated.verify(&token, 1), Ok(id.clone()));
         let fresh = rotated.sign(&id, 0, 100).unwrap_or_else(|e| panic!("{e}"));
         assert!(old.verify(&fresh, 1).is_err());
+    }
+
+    #[test]
+    fn retired_key_stops_verifying_after_grace_period() {
+        let id = LinkId::generate();
+        let token = ring().sign(&id, 0, 10_000).unwrap_or_else(|e| panic!("{e}"));
+        let spec = format!(
+            "{},{}@500",
+            encode_key_entry("k2", &[7u8; 32]),
+            encode_key_entry("k1", SECRET)
+        );
+        let rotated = Keyring::parse(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rotated.verify(&token, 499), Ok(id));
+        assert_eq!(rotated.verify(&token, 500), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn signing_key_cannot_be_retired() {
+        let spec = format!("{}@500", encode_key_entry("k1", SECRET));
+        assert!(matches!(
+            Keyring::parse(&spec),
+            Err(KeyringError::RetiredSigner { .. })
+        ));
     }
 
     #[test]
