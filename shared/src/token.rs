@@ -483,7 +483,9 @@ mod tests {
     #[test]
     fn retired_key_stops_verifying_after_grace_period() {
         let id = LinkId::generate();
-        let token = ring().sign(&id, 0, 10_000).unwrap_or_else(|e| panic!("{e}"));
+        let token = ring()
+            .sign(&id, 0, 10_000)
+            .unwrap_or_else(|e| panic!("{e}"));
         let spec = format!(
             "{},{}@500",
             encode_key_entry("k2", &[7u8; 32]),

@@ -475,3 +475,88 @@ impl ObjectStore for EmbeddedObjects {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn link(max_downloads: u32) -> Link {
+        Link {
+            id: LinkId::generate(),
+            object: ObjectRef {
+                bucket: EMBEDDED_BUCKET.into(),
+                key: "k".into(),
+                version_id: None,
+                etag: None,
+            },
+            file_name: "a.bin".into(),
+            size: 1,
+            content_type: "application/octet-stream".into(),
+            sha256: String::new(),
+            creator: "c".into(),
+            created_at: 0,
+            expires_at: 100,
+            max_downloads,
+            downloads: 0,
+            revoked: false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any sequence of downloads and refunds at any times leaves the
+        /// store where a simple counter model says it should be.
+        #[test]
+        fn download_count_follows_the_model(
+            max in 1u32..5,
+            steps in proptest::collection::vec((0i64..200, any::<bool>()), 1..25),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build();
+            let runtime = runtime.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            runtime.block_on(async {
+                let store = EmbeddedStore::open(dir.path())
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let link = link(max);
+                store.insert(&link).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let mut model = 0u32;
+                for (now, refund) in steps {
+                    if refund {
+                        store.refund_download(&link.id).await
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        model = model.saturating_sub(1);
+                        continue;
+                    }
+                    let result = store.consume_download(&link.id, "a.bin", now).await;
+                    let allowed = now < 100 && model < max;
+                    prop_assert_eq!(result.is_ok(), allowed, "now {} model {}", now, model);
+                    if allowed {
+                        model += 1;
+                    } else if now >= 100 {
+                        prop_assert!(matches!(result, Err(ConsumeError::Denied(Denial::Expired))));
+                    } else {
+                        prop_assert!(matches!(result, Err(ConsumeError::Denied(Denial::UsedUp))));
+                    }
+                }
+                let stored = store.get(&link.id).await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(stored.map(|l| l.downloads), Some(model));
+                Ok(())
+            })?;
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_name_is_refused_without_counting() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = EmbeddedStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let link = link(1);
+        store.insert(&link).await.unwrap_or_else(|e| panic!("{e}"));
+        let result = store.consume_download(&link.id, "b.bin", 1).await;
+        assert!(matches!(result, Err(ConsumeError::NameMismatch)));
+        let stored = store.get(&link.id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.map(|l| l.downloads), Some(0));
+    }
+}
