@@ -177,6 +177,23 @@ pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Characters a test path may hold that a URI may not; the handler sees
+/// the raw path through `raw_http_path` either way.
+const URI_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'#')
+    .add(b'?')
+    .add(b'\'');
+
 /// A request as API Gateway's REST API passes it to a function.
 pub struct Call {
     method: &'static str,
@@ -245,7 +262,10 @@ impl Call {
     pub fn build(self) -> Request {
         let mut builder = lambda_http::http::Request::builder()
             .method(self.method)
-            .uri(format!("https://links.example.test/v1{}", self.path));
+            .uri(format!(
+                "https://links.example.test/v1{}",
+                percent_encoding::utf8_percent_encode(&self.path, URI_UNSAFE)
+            ));
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
