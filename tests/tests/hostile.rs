@@ -493,7 +493,7 @@ async fn hostile_inputs_get_client_errors(store: Store) {
             let request = Call::new(method, path).creator().build();
             checker.check(&format!("{method} {path}"), &send(&test.app, request).await);
         }
-        let request = Call::new(method, format!("/files/report.pdf"))
+        let request = Call::new(method, "/files/report.pdf")
             .param("filename", "report.pdf")
             .query("token", &token)
             .build();
