@@ -6,8 +6,18 @@ use std::sync::Arc;
 
 use crate::adapters::{DynamoStore, EmbeddedObjects, EmbeddedStore, S3Objects};
 use crate::config::{Backend, Config, ConfigError, KeySource};
+use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
 use crate::ports::{AuditLog, Clock, LinkStore, ObjectStore, StoreError, SystemClock};
 use crate::token::{Keyring, KeyringError};
+
+fn fetcher_for(config: &Config) -> Fetcher {
+    Fetcher::new(
+        config.allowed_fetch_hosts.clone(),
+        Arc::new(SystemResolver),
+        AddressPolicy::PublicHttps,
+        config.max_upload_bytes,
+    )
+}
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -24,6 +34,8 @@ pub struct App {
     pub objects: Arc<dyn ObjectStore>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// Fetcher for `file_url`s on allowed hosts.
+    pub fetcher: Fetcher,
 }
 
 /// Why the service could not start.
@@ -89,6 +101,7 @@ impl App {
             audit: store,
             objects: Arc::new(S3Objects::new(s3, bucket)),
             clock: Arc::new(SystemClock),
+            fetcher: fetcher_for(&config),
             config,
         }
     }
@@ -106,6 +119,7 @@ impl App {
             audit: store,
             objects: Arc::new(EmbeddedObjects::open(data_dir)?),
             clock: Arc::new(SystemClock),
+            fetcher: fetcher_for(&config),
             config,
         })
     }

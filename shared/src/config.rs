@@ -6,6 +6,7 @@
 //! | `FILE_BUCKET` | S3 bucket of file bytes | unset: embedded store |
 //! | `DATA_DIR` | folder of the embedded store | `.data` |
 //! | `ALLOWED_BUCKETS` | further buckets `file_url` may name, comma-separated | none |
+//! | `ALLOWED_FETCH_HOSTS` | host names whose https `file_url` is fetched and copied in, comma-separated | none |
 //! | `SIGNING_KEYS` | `kid:base64url-key,...`, first signs | none |
 //! | `SIGNING_KEYS_SECRET_ID` | Secrets Manager secret holding the same text | none |
 //! | `API_KEYS` | keys the handlers accept in `x-api-key` when no gateway checked one | none |
@@ -62,6 +63,8 @@ pub struct Config {
     pub backend: Backend,
     /// Extra buckets `file_url` may name besides the product's own.
     pub allowed_buckets: Vec<String>,
+    /// Host names whose https URLs `/generate-link` fetches, lowercase.
+    pub allowed_fetch_hosts: Vec<String>,
     /// Signing keys.
     pub keys: KeySource,
     /// Keys the handlers check themselves when no gateway did.
@@ -144,6 +147,10 @@ impl Config {
         let config = Self {
             backend,
             allowed_buckets: list("ALLOWED_BUCKETS"),
+            allowed_fetch_hosts: list("ALLOWED_FETCH_HOSTS")
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             keys,
             api_keys: list("API_KEYS")
                 .into_iter()

@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod fetch;
 pub mod file_url;
 pub mod http;
 pub mod multipart;

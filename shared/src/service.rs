@@ -70,11 +70,22 @@ pub async fn create_link(
     request: LinkRequest,
 ) -> Result<Created, ApiError> {
     let (expire, limit) = limits(app, request.expire_minutes, request.max_downloads)?;
-    let location = parse_file_url(
+    let location = match parse_file_url(
         &request.file_url,
         app.objects.bucket(),
         &app.config.allowed_buckets,
-    )?;
+    ) {
+        Ok(location) => location,
+        Err(rejection) => {
+            let fetchable = url::Url::parse(&request.file_url)
+                .ok()
+                .filter(|url| app.fetcher.is_allowed_host(url));
+            let Some(url) = fetchable else {
+                return Err(rejection.into());
+            };
+            return create_link_from_fetch(app, creator, &request, &url, expire, limit).await;
+        }
+    };
     let name_source = match &request.filename {
         Some(name) => name.as_str(),
         None => location.key.rsplit('/').next().unwrap_or_default(),
@@ -127,22 +138,47 @@ pub async fn upload(app: &App, creator: &str, upload: Upload) -> Result<Created,
         .unwrap_or_else(|| i64::from(app.config.default_expire_minutes));
     let (expire, limit) = limits(app, expire_minutes, upload.max_downloads)?;
     let content_type = content_type_for(upload.declared_type.as_deref(), &upload.file_name);
+    let new = NewFile {
+        prefix: "uploads",
+        file_name: upload.file_name,
+        content_type,
+        bytes: upload.bytes,
+        expire,
+        limit,
+    };
+    store_with_link(app, creator, new).await
+}
+
+/// A file to store in the product's bucket together with its first link.
+struct NewFile {
+    prefix: &'static str,
+    file_name: FileName,
+    content_type: String,
+    bytes: Bytes,
+    expire: ExpireMinutes,
+    limit: DownloadLimit,
+}
+
+/// Stores the bytes under `PREFIX/LINK_ID/NAME` and then the link record.
+/// When the link cannot be stored, the object is deleted again, so there is
+/// never an object without its link.
+async fn store_with_link(app: &App, creator: &str, new: NewFile) -> Result<Created, ApiError> {
     let id = LinkId::generate();
-    let key = format!("uploads/{id}/{}", upload.file_name.as_str());
+    let key = format!("{}/{id}/{}", new.prefix, new.file_name.as_str());
     let now = app.clock.now();
 
-    let info = app.objects.put(&key, upload.bytes, &content_type).await?;
+    let info = app.objects.put(&key, new.bytes, &new.content_type).await?;
     let link = Link {
         id,
         object: info.object,
-        file_name: upload.file_name.as_str().to_owned(),
+        file_name: new.file_name.as_str().to_owned(),
         size: info.size,
-        content_type,
+        content_type: new.content_type,
         sha256: info.sha256,
         creator: creator.to_owned(),
         created_at: now,
-        expires_at: now + expire.seconds(),
-        max_downloads: limit.get(),
+        expires_at: now + new.expire.seconds(),
+        max_downloads: new.limit.get(),
         downloads: 0,
         revoked: false,
     };
@@ -157,17 +193,69 @@ pub async fn upload(app: &App, creator: &str, upload: Upload) -> Result<Created,
     };
     match stored {
         Ok(token) => {
-            tracing::info!(link_id = %link.id, creator, size = link.size, "file uploaded");
+            tracing::info!(link_id = %link.id, creator, size = link.size, source = new.prefix,
+                "file stored");
             Ok(Created { link, token })
         }
         Err(error) => {
             if let Err(cleanup) = app.objects.delete(&key).await {
                 tracing::error!(link_id = %link.id, error = %cleanup,
-                    "removing the object of a failed upload failed");
+                    "removing the object of a failed link failed");
             }
             Err(error)
         }
     }
+}
+
+/// Fetches a file from an allowed host, copies it into the product's bucket
+/// and makes a link for the copy, so that the link serves exactly the
+/// fetched bytes.
+async fn create_link_from_fetch(
+    app: &App,
+    creator: &str,
+    request: &LinkRequest,
+    url: &url::Url,
+    expire: ExpireMinutes,
+    limit: DownloadLimit,
+) -> Result<Created, ApiError> {
+    let name_source = match &request.filename {
+        Some(name) => name.clone(),
+        None => {
+            let segment = url
+                .path_segments()
+                .and_then(Iterator::last)
+                .unwrap_or_default();
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+    };
+    let field = if request.filename.is_some() {
+        "filename"
+    } else {
+        "file_url"
+    };
+    let file_name = FileName::parse(&name_source)
+        .map_err(|e| ParamError::new(field, format!("does not give a usable file name: {e}")))?;
+
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let (bytes, declared) = app.fetcher.fetch(url).await.map_err(|error| {
+        tracing::warn!(%host, creator, %error, "denied: fetching file_url failed");
+        ParamError::new("file_url", format!("could not be fetched: {error}"))
+    })?;
+    if bytes.is_empty() {
+        return Err(ParamError::new("file_url", "names an empty file").into());
+    }
+    let content_type = content_type_for(declared.as_deref(), &file_name);
+    let new = NewFile {
+        prefix: "fetched",
+        file_name,
+        content_type,
+        bytes,
+        expire,
+        limit,
+    };
+    store_with_link(app, creator, new).await
 }
 
 fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
