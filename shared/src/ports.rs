@@ -80,6 +80,14 @@ pub trait LinkStore: Send + Sync {
         now: i64,
     ) -> Result<Link, ConsumeError>;
 
+    /// Marks a link revoked, so that every later view and download is
+    /// refused. Returns whether the link existed.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError>;
+
     /// Takes back one counted download whose bytes could not be served.
     ///
     /// # Errors

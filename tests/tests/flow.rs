@@ -23,6 +23,7 @@ link_tests::on_both_stores!(
     head_and_options_never_count,
     bearer_header_is_accepted,
     range_request_gets_whole_file_once,
+    revoked_link_is_refused_everywhere,
 );
 
 fn png_like(len: usize) -> Vec<u8> {
@@ -432,6 +433,53 @@ async fn range_request_gets_whole_file_once(store: Store) {
     assert_eq!(body_bytes(&response), bytes);
     let metadata = body_json(&access(&test.app, &token, "x").await);
     assert_eq!(metadata["downloads_remaining"], 1);
+}
+
+async fn revoked_link_is_refused_everywhere(store: Store) {
+    let test = TestApp::new(store).await;
+    let created = upload(&test.app, "a.txt", b"data", &[("max_downloads", "3")]).await;
+    let token = text(&created, "token");
+    assert_eq!(download(&test.app, "a.txt", &token).await.status(), 200);
+    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+    let revoked = test
+        .app
+        .links
+        .revoke(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(revoked);
+
+    let viewed = access(&test.app, &token, "x").await;
+    assert_eq!(viewed.status(), 410);
+    assert_eq!(body_json(&viewed)["error"], "revoked");
+    let fetched = download(&test.app, "a.txt", &token).await;
+    assert_eq!(fetched.status(), 410);
+    assert_eq!(body_json(&fetched)["error"], "revoked");
+    let head = Call::new("HEAD", "/files/a.txt")
+        .param("filename", "a.txt")
+        .query("token", &token)
+        .build();
+    assert_eq!(send(&test.app, head).await.status(), 410);
+
+    let records = test
+        .app
+        .audit
+        .list(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refusals = records
+        .iter()
+        .filter(|r| r.reason.as_deref() == Some("revoked"))
+        .count();
+    assert_eq!(refusals, 3);
+    let unknown = LinkId::generate();
+    let missing = test
+        .app
+        .links
+        .revoke(&unknown)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!missing);
 }
 
 async fn bearer_header_is_accepted(store: Store) {

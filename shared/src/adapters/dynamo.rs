@@ -214,6 +214,31 @@ impl LinkStore for DynamoStore {
         }
     }
 
+    async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET revoked = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(StoreError::new("dynamodb update_item revoke", error)),
+        }
+    }
+
     async fn refund_download(&self, id: &LinkId) -> Result<(), StoreError> {
         self.client
             .update_item()

@@ -237,6 +237,15 @@ impl LinkStore for EmbeddedStore {
         Err(classify_refusal(&current, file_name, now))
     }
 
+    async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite revoke link", move |c| {
+            c.execute("UPDATE links SET revoked = 1 WHERE id = ?1", params![id])
+                .map(|changed| changed > 0)
+        })
+        .await
+    }
+
     async fn refund_download(&self, id: &LinkId) -> Result<(), StoreError> {
         let id = id.as_str().to_owned();
         self.with("sqlite refund download", move |c| {
