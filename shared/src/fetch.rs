@@ -2,11 +2,11 @@
 //!
 //! SECURITY: the fetch must never reach the service's own network. The host
 //! must be a name on the list, never an IP literal in any spelling. The name
-//! is resolved once, every address it resolves to must be public (not
-//! private, loopback, link-local, multicast, unspecified, reserved, an
-//! IPv4-mapped or translated form of one of those, or a metadata address),
-//! and the connection goes to the address that was checked, so a second DNS
-//! answer cannot swap it. Redirects are not followed by the HTTP client: each
+//! is resolved once, and every address it resolves to must be public. Private,
+//! loopback, link-local, multicast, unspecified, reserved and metadata
+//! addresses are refused, and so are IPv4-mapped or translated forms of
+//! them. The connection goes to the address that was checked, so a second
+//! DNS answer cannot swap it. Redirects are not followed by the HTTP client: each
 //! `Location` goes through the same checks, at most [`MAX_REDIRECTS`] times.
 //! The body is capped in size and the whole fetch in time. The bytes are then
 //! copied into the product's bucket, so the link serves exactly what was
@@ -23,16 +23,16 @@ use futures_util::StreamExt;
 /// Most redirects followed, each checked like the first URL.
 pub const MAX_REDIRECTS: usize = 3;
 
-/// Longest a whole fetch may take.
+/// Maximum duration of a whole fetch, redirects included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Why a fetch was refused or failed; each becomes a 422 on `file_url`.
+/// Failure of a fetch; each becomes a 422 on `file_url`.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The URL is not one the policy allows.
     #[error("{0}")]
     Rejected(String),
-    /// The host could not be resolved or reached, or answered an error.
+    /// The host could not be resolved or reached, or returned an error status.
     #[error("{0}")]
     Failed(String),
     /// The body is larger than the limit.
@@ -62,7 +62,7 @@ impl Resolve for SystemResolver {
     }
 }
 
-/// Which addresses and schemes a fetch may use.
+/// Rule for the addresses and schemes a fetch may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddressPolicy {
     /// Public addresses over https only: the one policy the service runs.
@@ -153,7 +153,7 @@ impl Fetcher {
             }
             if !response.status().is_success() {
                 return Err(FetchError::Failed(format!(
-                    "the host answered {}",
+                    "the host returned status {}",
                     response.status()
                 )));
             }

@@ -15,7 +15,7 @@ const SECRET_BYTES: &[u8] = b"confidential incident report";
 
 link_tests::on_both_stores!(hostile_inputs_get_client_errors);
 
-/// Counts the inputs tried and checks each answer.
+/// Counts the inputs tried and checks each response.
 struct Checker {
     tried: usize,
 }
