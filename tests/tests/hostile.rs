@@ -506,6 +506,7 @@ async fn hostile_inputs_get_client_errors(store: Store) {
             &send(&test.app, request).await,
         );
     }
+    eprintln!("hostile inputs tried: {}", checker.tried);
     assert!(
         checker.tried >= 300,
         "only {} hostile inputs",
