@@ -103,14 +103,19 @@ async fn dispatch(
         None
     };
 
-    let limit = app.config.max_upload_bytes + REQUEST_OVERHEAD;
+    let limit = match target {
+        Route::UploadFile => app.config.max_upload_bytes + REQUEST_OVERHEAD,
+        Route::GenerateLink | Route::Access(_) | Route::Files(_) => {
+            shared::http::MAX_JSON_BODY as u64
+        }
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return to_hyper(too_large(app));
+        return to_hyper(too_large(&target, app));
     }
     let (parts, body) = request.into_parts();
     let bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
@@ -123,7 +128,7 @@ async fn dispatch(
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return to_hyper(too_large(app));
+                return to_hyper(too_large(&target, app));
             }
             return to_hyper(
                 ApiError::BadRequest {
@@ -151,11 +156,12 @@ async fn dispatch(
     }
 }
 
-fn too_large(app: &App) -> lambda_http::Response<Body> {
-    ApiError::PayloadTooLarge {
-        limit: app.config.max_upload_bytes,
-    }
-    .into_response()
+fn too_large(target: &Route, app: &App) -> lambda_http::Response<Body> {
+    let limit = match target {
+        Route::UploadFile => app.config.max_upload_bytes,
+        _ => shared::http::MAX_JSON_BODY as u64,
+    };
+    ApiError::PayloadTooLarge { limit }.into_response()
 }
 
 fn to_event(

@@ -61,7 +61,14 @@ pub fn load_or_create_keys(data_dir: &Path) -> Result<SecretBytes, std::io::Erro
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    std::fs::create_dir_all(data_dir)?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(data_dir)?;
     let mut secret = [0u8; MIN_KEY_BYTES];
     rand::fill(&mut secret);
     let entry = encode_key_entry("local-1", &secret);

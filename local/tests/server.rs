@@ -105,9 +105,16 @@ fn field(value: &serde_json::Value, name: &str) -> String {
 #[tokio::test]
 async fn newcomer_walkthrough_over_http() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let server = start(dir.path(), &[]);
+    let data_dir = dir.path().join("store");
+    let server = start(&data_dir, &[]);
     let client = reqwest::Client::new();
     let bytes = png_bytes();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data_dir).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o700));
+    }
 
     let created = upload(&client, &server, "diagram.png", bytes.clone(), "1").await;
     let access_url = field(&created, "access_url");
@@ -158,6 +165,32 @@ async fn newcomer_walkthrough_over_http() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(wrong_key.status(), StatusCode::FORBIDDEN);
+    let mut keys = reqwest::header::HeaderMap::new();
+    keys.append(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static(API_KEY),
+    );
+    keys.append(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static("guess"),
+    );
+    let two_keys = client
+        .post(format!("{}/generate-link", server.base))
+        .headers(keys)
+        .body("{}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(two_keys.status(), StatusCode::FORBIDDEN);
+    let big_json = client
+        .post(format!("{}/generate-link", server.base))
+        .header("x-api-key", API_KEY)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 20_000])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(big_json.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let unknown = client
         .get(format!("{}/nothing-here", server.base))
         .send()

@@ -253,6 +253,9 @@ pub fn creator(request: &Request, config: &Config) -> Result<String, ApiError> {
 /// [`ApiError::Unauthorized`] without a key, [`ApiError::Forbidden`] with a
 /// wrong one.
 pub fn check_api_key(headers: &HeaderMap, config: &Config) -> Result<String, ApiError> {
+    if headers.get_all("x-api-key").iter().count() > 1 {
+        return Err(ApiError::Forbidden);
+    }
     let presented = headers
         .get("x-api-key")
         .map(HeaderValue::as_bytes)
@@ -314,25 +317,49 @@ pub fn path_param(request: &Request, name: &str, prefix: &str) -> Option<String>
     (!value.is_empty() && !value.contains('/')).then(|| value.to_owned())
 }
 
-/// Returns the token of a download request: the `Authorization: Bearer`
-/// header wins over the `token` query parameter.
-pub fn presented_token(request: &Request) -> Option<RawToken> {
-    let bearer = request
+/// Returns the token of a download request, from `Authorization: Bearer`
+/// or the `token` query parameter.
+///
+/// # Errors
+///
+/// 422 when no token is sent, when the `Authorization` header is not one
+/// Bearer token, or when tokens are sent more than once, in both places or
+/// twice in one, so that no two readers can disagree on which one counts.
+pub fn presented_token(request: &Request) -> Result<RawToken, ParamError> {
+    let headers: Vec<&HeaderValue> = request
         .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|v| !v.is_empty());
-    if let Some(token) = bearer {
-        return Some(RawToken::new(token));
-    }
-    request
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .collect();
+    let queried: Vec<&str> = request
         .query_string_parameters_ref()
-        .and_then(|q| q.first("token"))
-        .map(RawToken::new)
+        .and_then(|q| q.all("token"))
+        .unwrap_or_default();
+    if headers.len() + queried.len() > 1 {
+        return Err(ParamError::new(
+            "token",
+            "must be sent once: as ?token= or as Authorization: Bearer, not both",
+        ));
+    }
+    if let Some(value) = headers.first() {
+        let bearer = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|v| !v.is_empty());
+        return bearer
+            .map(RawToken::new)
+            .ok_or_else(|| ParamError::new("token", "Authorization must be Bearer and a token"));
+    }
+    queried.first().map(|t| RawToken::new(*t)).ok_or_else(|| {
+        ParamError::new(
+            "token",
+            "is required: send it as ?token= or Authorization: Bearer",
+        )
+    })
 }
 
 /// Returns the request body as bytes.

@@ -24,6 +24,7 @@ link_tests::on_both_stores!(
     bearer_header_is_accepted,
     range_request_gets_whole_file_once,
     revoked_link_is_refused_everywhere,
+    ambiguous_tokens_are_unprocessable,
 );
 
 fn png_like(len: usize) -> Vec<u8> {
@@ -493,4 +494,31 @@ async fn bearer_header_is_accepted(store: Store) {
     let response = send(&test.app, request).await;
     assert_eq!(response.status(), 200);
     assert_eq!(body_bytes(&response), b"data");
+}
+
+async fn ambiguous_tokens_are_unprocessable(store: Store) {
+    let test = TestApp::new(store).await;
+    let created = upload(&test.app, "a.txt", b"data", &[]).await;
+    let token = text(&created, "token");
+    let both = Call::new("GET", "/files/a.txt")
+        .param("filename", "a.txt")
+        .query("token", &token)
+        .header("authorization", &format!("Bearer {token}"))
+        .build();
+    let basic = Call::new("GET", "/files/a.txt")
+        .param("filename", "a.txt")
+        .query("token", &token)
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .build();
+    let empty = Call::new("GET", "/files/a.txt")
+        .param("filename", "a.txt")
+        .header("authorization", "Bearer ")
+        .build();
+    for request in [both, basic, empty] {
+        let response = send(&test.app, request).await;
+        assert_eq!(response.status(), 422);
+        assert_eq!(body_json(&response)["field"], "token");
+    }
+    let remaining = body_json(&access(&test.app, &token, "x").await)["downloads_remaining"].clone();
+    assert_eq!(remaining, 1);
 }

@@ -53,12 +53,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         .decode_utf8()
         .map_err(|_| ParamError::new("filename", "is not valid UTF-8 after percent-decoding"))?
         .into_owned();
-    let token = http::presented_token(request).ok_or_else(|| {
-        ParamError::new(
-            "token",
-            "is required: send it as ?token= or Authorization: Bearer",
-        )
-    })?;
+    let token = http::presented_token(request)?;
     let caller = http::caller(request);
 
     if method == Method::HEAD {

@@ -40,6 +40,13 @@ fn is_forbidden(c: char) -> bool {
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
         // Line and paragraph separators break headers in some clients.
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+        // Invisible format characters hide part of a name from the reader:
+        // soft hyphen, Arabic letter mark, Mongolian vowel separator, zero
+        // width and joiner characters, invisible operators, interlinear
+        // annotation and tag characters.
+        || matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200D}')
+        || matches!(c, '\u{2060}'..='\u{2064}' | '\u{206A}'..='\u{206F}')
+        || matches!(c, '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
 }
 
 impl FileName {
@@ -169,6 +176,15 @@ mod tests {
     #[test]
     fn bidi_overrides_are_rejected() {
         assert!(FileName::parse("invoice\u{202E}fdp.exe").is_err());
+        for name in [
+            "x.html\u{200B}",
+            "a\u{00AD}b",
+            "a\u{061C}b",
+            "a\u{E0041}b",
+            "a\u{2066}b",
+        ] {
+            assert!(FileName::parse(name).is_err(), "{name:?}");
+        }
     }
 
     #[test]

@@ -1,20 +1,36 @@
 use super::FileName;
 
-/// Types a browser may run or render as a document: served only as
-/// `application/octet-stream`, whatever was stored.
-const ACTIVE_TYPES: [&str; 12] = [
-    "text/html",
-    "application/xhtml+xml",
-    "image/svg+xml",
-    "text/xml",
-    "application/xml",
-    "text/javascript",
-    "application/javascript",
-    "application/ecmascript",
-    "text/ecmascript",
-    "application/x-shockwave-flash",
-    "text/xsl",
-    "application/pdf+html",
+/// Types served under their own name. Every other type, HTML, SVG, XML
+/// and script types included, is served as `application/octet-stream`, so
+/// nothing a recipient downloads can run in the service's origin.
+const PASSIVE_TYPES: [&str; 20] = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+    "application/zip",
+    "application/gzip",
+    "application/x-tar",
+    "application/x-7z-compressed",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/octet-stream",
+];
+
+/// Extensions that make a browser or the operating system treat a saved
+/// file as a page or a script, whatever type it was served with.
+const ACTIVE_EXTENSIONS: [&str; 20] = [
+    "html", "htm", "xhtml", "xht", "shtml", "svg", "svgz", "xml", "xsl", "xslt", "js", "mjs",
+    "cjs", "mht", "mhtml", "hta", "htc", "xul", "rdf", "swf",
 ];
 
 /// Picks the stored content type of a file: the declared one when it is a
@@ -63,27 +79,24 @@ fn guess_from_extension(name: &FileName) -> &'static str {
     }
 }
 
-fn is_active(essence: &str) -> bool {
-    ACTIVE_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence))
-        || essence.ends_with("+xml")
-        || essence.to_ascii_lowercase().starts_with("multipart/")
-        || !is_media_type(essence)
-}
-
-/// Returns the `Content-Type` to serve a file with: scriptable and document
-/// types become `application/octet-stream`, so nothing a recipient downloads
-/// can run in the service's origin. A name whose extension means such a
-/// type (`.html`, `.svg`, ...) is treated the same whatever type the
-/// uploader declared.
+/// Returns the `Content-Type` to serve a file with: its stored type when
+/// that is one of [`PASSIVE_TYPES`] and the name has none of the
+/// [`ACTIVE_EXTENSIONS`], else `application/octet-stream`.
 pub fn served_content_type<'a>(stored: &'a str, file_name: &str) -> &'a str {
     let essence = stored.split(';').next().unwrap_or_default().trim();
-    let by_name = FileName::parse(file_name)
-        .map(|name| is_active(guess_from_extension(&name)))
+    let active_name = FileName::parse(file_name)
+        .map(|name| {
+            name.extension()
+                .is_some_and(|ext| ACTIVE_EXTENSIONS.contains(&ext.as_str()))
+        })
         .unwrap_or(true);
-    if by_name || is_active(essence) {
-        "application/octet-stream"
-    } else {
+    let passive_type = PASSIVE_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(essence));
+    if passive_type && !active_name {
         essence
+    } else {
+        "application/octet-stream"
     }
 }
 
@@ -119,6 +132,9 @@ mod tests {
             "TEXT/HTML; charset=utf-8",
             "application/rss+xml",
             "multipart/x-mixed-replace",
+            "application/x-javascript",
+            "text/jscript",
+            "text/x-component",
             "x",
         ] {
             assert_eq!(
@@ -132,7 +148,16 @@ mod tests {
 
     #[test]
     fn scriptable_extension_overrides_declared_type() {
-        for name in ["evil.html", "evil.HTM", "x.svg", "x.xml"] {
+        for name in [
+            "evil.html",
+            "evil.HTM",
+            "x.svg",
+            "x.xml",
+            "x.xhtml",
+            "x.js",
+            "x.mhtml",
+            "x.hta",
+        ] {
             assert_eq!(
                 served_content_type("image/png", name),
                 "application/octet-stream",
