@@ -32,7 +32,7 @@ pub mod setup;
 /// Room for multipart framing on top of the largest file.
 const REQUEST_OVERHEAD: u64 = 64 * 1024;
 
-/// Which handler a path goes to.
+/// Handler a path is routed to.
 enum Route {
     GenerateLink,
     UploadFile,

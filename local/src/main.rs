@@ -2,7 +2,7 @@
 //!
 //! Reads the same variables as the Lambda functions, plus `PORT` (default
 //! 3000). Without `SIGNING_KEYS` it keeps a generated key in
-//! `DATA_DIR/signing-keys`, so links survive a restart; without `API_KEYS` it
+//! `DATA_DIR/signing-keys`, so links survive a restart. Without `API_KEYS` it
 //! makes one key for this run and prints it once.
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -45,7 +45,7 @@ pub fn fill_local_defaults(
 ///
 /// # Errors
 ///
-/// Fails when the file cannot be read or created, or holds no valid keyring.
+/// Fails when the file cannot be read or created, or contains no valid keyring.
 pub fn load_or_create_keys(data_dir: &Path) -> Result<SecretBytes, std::io::Error> {
     let path = data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {

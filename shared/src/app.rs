@@ -38,7 +38,7 @@ pub struct App {
     pub fetcher: Fetcher,
 }
 
-/// Why the service could not start.
+/// Start-up failure of the service.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A variable is invalid.
@@ -155,9 +155,9 @@ async fn load_keys(
                         aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
                     )
                 })?;
-            let text = output
-                .secret_string()
-                .ok_or_else(|| StartError::Secret(format!("secret {id} holds no string")))?;
+            let text = output.secret_string().ok_or_else(|| {
+                StartError::Secret(format!("secret {id} has no SecretString value"))
+            })?;
             Ok(Keyring::parse(text)?)
         }
         KeySource::Missing => Err(StartError::NoKeys),

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use crate::secret::SecretBytes;
 
-/// Where links and bytes are kept.
+/// Storage back end for links and bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// DynamoDB table and S3 bucket.
@@ -45,7 +45,7 @@ pub enum Backend {
 /// Name the embedded store gives its one bucket, for `s3://` file URLs.
 pub const EMBEDDED_BUCKET: &str = "local-files";
 
-/// Where the signing keys come from.
+/// Source of the signing keys.
 #[derive(Clone, Debug)]
 pub enum KeySource {
     /// The keyring text itself.
@@ -71,7 +71,7 @@ pub struct Config {
     pub api_keys: Vec<SecretBytes>,
     /// Base of `access_url`, without a trailing slash.
     pub public_base_url: Option<String>,
-    /// Longest lifetime a creator may ask for.
+    /// Maximum lifetime a creator may request, in minutes.
     pub max_expire_minutes: u32,
     /// Lifetime of an upload that names none.
     pub default_expire_minutes: u32,
@@ -92,7 +92,7 @@ pub struct Config {
 pub struct ConfigError {
     /// The variable.
     pub name: &'static str,
-    /// What is wrong with it.
+    /// Problem description.
     pub message: String,
 }
 

@@ -129,7 +129,7 @@ fn parse_https(file_url: &str) -> Result<ObjectLocation, ParamError> {
     Err(invalid(format!("host {host:?} is not an S3 endpoint")))
 }
 
-/// Whether `label` is `s3`, `s3.<region>` or `s3-<region>`.
+/// Returns whether `label` is `s3`, `s3.<region>` or `s3-<region>`.
 fn is_s3_service_label(label: &str) -> bool {
     let region_ok = |r: &str| {
         !r.is_empty()

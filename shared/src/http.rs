@@ -69,7 +69,7 @@ pub enum ApiError {
     /// Wrong body type.
     #[error("content type must be {expected}")]
     UnsupportedMediaType {
-        /// What the route takes.
+        /// Media type the route accepts.
         expected: &'static str,
     },
     /// A parameter is missing or invalid.
@@ -322,9 +322,9 @@ pub fn path_param(request: &Request, name: &str, prefix: &str) -> Option<String>
 ///
 /// # Errors
 ///
-/// 422 when no token is sent, when the `Authorization` header is not one
-/// Bearer token, or when tokens are sent more than once, in both places or
-/// twice in one, so that no two readers can disagree on which one counts.
+/// 422 when no token is sent or the `Authorization` header is not one
+/// Bearer token. Also 422 when tokens are sent more than once, in both places
+/// or twice in one, so that no two readers can disagree on which one counts.
 pub fn presented_token(request: &Request) -> Result<RawToken, ParamError> {
     let headers: Vec<&HeaderValue> = request
         .headers()

@@ -12,7 +12,7 @@ use crate::secret::PresignedUrl;
 #[derive(Debug, thiserror::Error)]
 #[error("{operation} failed")]
 pub struct StoreError {
-    /// What was being done, e.g. `dynamodb update_item`.
+    /// Operation that failed, e.g. `dynamodb update_item`.
     pub operation: &'static str,
     /// The underlying error.
     #[source]
@@ -32,7 +32,7 @@ impl StoreError {
     }
 }
 
-/// Why a download could not be counted.
+/// Reason a download could not be counted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
     /// No link with that id.

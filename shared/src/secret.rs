@@ -38,7 +38,7 @@ pub fn fingerprint(bytes: &[u8]) -> String {
     hex::encode(&digest[..8])
 }
 
-/// A presigned object URL: whoever holds it can read the object until it
+/// A presigned object URL. Any holder can read the object until it
 /// expires, so it is never logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PresignedUrl(String);

@@ -9,7 +9,7 @@
 //!
 //! # Limitations
 //!
-//! A token is a bearer credential: whoever holds it can use the link until it
+//! A token is a bearer credential: any holder can use the link until it
 //! expires, is revoked or is used up.
 
 use crate::secret::{RawToken, SecretBytes};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::LinkId;
 
-/// Longest token accepted; longer input is rejected before any parsing.
+/// Maximum token length; longer input is rejected before any parsing.
 pub const MAX_TOKEN_LEN: usize = 1024;
 
 /// Shortest signing key, in bytes (256 bits).
@@ -41,6 +41,20 @@ pub struct SigningKey {
 #[derive(Clone, Debug)]
 pub struct Keyring {
     keys: Vec<SigningKey>,
+    validation: Validation,
+}
+
+/// Builds the verification settings once: HS256 only, `exp` required, no
+/// leeway. Expiry and not-before are compared in [`Keyring::verify`] against
+/// the injected clock, after the signature has been checked.
+fn fixed_validation() -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation
 }
 
 /// A keyring specification that cannot be used.
@@ -141,7 +155,10 @@ impl Keyring {
         if keys.is_empty() {
             return Err(KeyringError::Empty);
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            validation: fixed_validation(),
+        })
     }
 
     /// Makes a ring of one fresh random key, for a local run without
@@ -155,6 +172,7 @@ impl Keyring {
                 secret: SecretBytes::new(bytes),
                 retired_at: None,
             }],
+            validation: fixed_validation(),
         }
     }
 
@@ -215,17 +233,9 @@ impl Keyring {
             return Err(TokenError::Invalid);
         }
 
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp"]);
-        // Expiry and not-before are compared below against the injected
-        // clock, after the signature has been checked.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
         let decoding =
             DecodingKey::from_secret(key.secret.expose()).map_err(|_| TokenError::Invalid)?;
-        let data = jsonwebtoken::decode::<Claims>(text, &decoding, &validation)
+        let data = jsonwebtoken::decode::<Claims>(text, &decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
         let link_id = LinkId::parse(&claims.lid).ok_or(TokenError::Invalid)?;
@@ -287,7 +297,7 @@ fn check_syntax(text: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// Why a token was refused.
+/// Reason a token was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Not a compact JWT: 422.

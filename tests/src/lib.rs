@@ -177,8 +177,8 @@ pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Characters a test path may hold that a URI may not; the handler sees
-/// the raw path through `raw_http_path` either way.
+/// Characters a test path may contain that a URI may not. The handler
+/// reads the raw path through `raw_http_path` either way.
 const URI_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')

@@ -22,7 +22,7 @@ async fn upload_event_round_trips_png(store: Store) {
     let token = text(&created, "token");
 
     // The gateway sends binary bodies base64-encoded; the handler must
-    // answer with a binary body so that it goes back base64-encoded too.
+    // respond with a binary body so that it goes back base64-encoded too.
     for accept in ["image/png", "*/*"] {
         let mut raw: serde_json::Value =
             serde_json::from_str(&event_text("files", &token)).unwrap_or_default();

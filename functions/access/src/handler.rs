@@ -1,7 +1,7 @@
 //! `GET /access/{token}`: shows a link's file metadata to the recipient.
 //!
 //! Viewing never uses up a download, because mail scanners and chat previews
-//! open links before people do. `HEAD` answers the same status without a
+//! open links before people do. `HEAD` returns the same status without a
 //! body; `OPTIONS` lists the methods.
 
 use lambda_http::http::{Method, StatusCode};
@@ -19,7 +19,7 @@ const ALLOW: &str = "GET, HEAD, OPTIONS";
 ///
 /// # Errors
 ///
-/// Never in practice: every failure is answered with a status.
+/// Never in practice: every failure becomes a response with a status.
 #[tracing::instrument(skip_all, fields(route = "access"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let head = request.method() == Method::HEAD;

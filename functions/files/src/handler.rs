@@ -2,7 +2,7 @@
 //!
 //! The token comes as `Authorization: Bearer` or `?token=`. The file name in
 //! the path must equal the stored one, but the storage key always comes from
-//! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` are answered with
+//! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` get
 //! `303 See Other` to a presigned S3 URL that lives at most a minute. `HEAD`
 //! checks the link without counting; `OPTIONS` lists the methods. A `Range`
 //! header is ignored: the answer is always the whole file, counted once.
@@ -27,7 +27,7 @@ const ALLOW: &str = "GET, HEAD, OPTIONS";
 ///
 /// # Errors
 ///
-/// Never in practice: every failure is answered with a status.
+/// Never in practice: every failure becomes a response with a status.
 #[tracing::instrument(skip_all, fields(route = "files"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let head = request.method() == Method::HEAD;

@@ -17,7 +17,7 @@ use shared::service::{self, LinkRequest, rfc3339};
 ///
 /// # Errors
 ///
-/// Never in practice: every failure is answered with a status.
+/// Never in practice: every failure becomes a response with a status.
 #[tracing::instrument(skip_all, fields(route = "generate-link"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     Ok(respond(app, &request)

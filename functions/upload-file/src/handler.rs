@@ -3,7 +3,7 @@
 //!
 //! Parts: `file` (required, with a file name), `expire_minutes` (default
 //! `DEFAULT_EXPIRE_MINUTES`) and `max_downloads` (default 1). A body over
-//! `MAX_UPLOAD_BYTES` is answered with 413 before it is parsed.
+//! `MAX_UPLOAD_BYTES` is rejected with 413 before it is parsed.
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
@@ -20,7 +20,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 ///
 /// # Errors
 ///
-/// Never in practice: every failure is answered with a status.
+/// Never in practice: every failure becomes a response with a status.
 #[tracing::instrument(skip_all, fields(route = "upload-file"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     Ok(respond(app, request)

@@ -198,7 +198,7 @@ impl LinkStore for DynamoStore {
             }
             Err(SdkError::ServiceError(service)) => match service.into_err() {
                 UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    // The old item tells which condition failed; no item at
+                    // The old item shows which condition failed. No item at
                     // all means the link does not exist.
                     let Some(old) = failed.item() else {
                         return Err(ConsumeError::NotFound);

@@ -69,7 +69,7 @@ pub struct EmbeddedStore {
 }
 
 /// Creates `path` and its missing parents readable by the owner only (mode
-/// 0700 on Unix), because the store holds the files being shared.
+/// 0700 on Unix), because the store contains the files being shared.
 fn create_private_dir(path: &Path) -> Result<(), StoreError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -516,7 +516,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Any sequence of downloads and refunds at any times leaves the
-        /// store where a simple counter model says it should be.
+        /// store's count equal to a simple counter model's.
         #[test]
         fn download_count_follows_the_model(
             max in 1u32..5,

@@ -7,8 +7,8 @@
 //!
 //! # Limitations
 //!
-//! `describe` reads the whole object to hash it when S3 holds no full-object
-//! SHA-256 for it, which takes time in proportion to its size.
+//! `describe` reads the whole object to hash it, even when S3 keeps a
+//! SHA-256 checksum for it, which takes time in proportion to its size.
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;

@@ -10,7 +10,7 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileName(String);
 
-/// Why a file name was rejected.
+/// Reason a file name was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FileNameError {
     /// Nothing left to name the file.

@@ -39,7 +39,7 @@ impl fmt::Display for LinkId {
 pub struct ParamError {
     /// The request field, as the client spells it.
     pub field: &'static str,
-    /// What is wrong, in words a client can act on.
+    /// Problem description, in words a client can act on.
     pub message: String,
 }
 
@@ -106,7 +106,7 @@ impl DownloadLimit {
     }
 }
 
-/// Where a link's bytes live, pinned to the exact object version the link
+/// Location of a link's bytes, pinned to the exact object version the link
 /// was made for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -126,7 +126,7 @@ pub struct ObjectRef {
 pub struct Link {
     /// Random identifier, carried in the token.
     pub id: LinkId,
-    /// Where the bytes are.
+    /// Location of the bytes.
     pub object: ObjectRef,
     /// File name shown to the recipient and required in the download path.
     pub file_name: String,
@@ -150,7 +150,7 @@ pub struct Link {
     pub revoked: bool,
 }
 
-/// Where a link stands at a given time.
+/// State of a link at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkState {
     /// Can be viewed and downloaded.
@@ -159,7 +159,7 @@ pub enum LinkState {
     Denied(Denial),
 }
 
-/// Why a genuine link is refused.
+/// Reason a genuine link is rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denial {
     /// The expiry time has passed.
@@ -202,7 +202,7 @@ impl Link {
     }
 }
 
-/// What happened on one request for a link.
+/// Outcome of one request for a link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditAction {
     /// The metadata was shown.
@@ -234,7 +234,7 @@ impl AuditAction {
     }
 }
 
-/// One audit record. It never holds a raw token, only its fingerprint.
+/// One audit record. It contains the token's fingerprint, never the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {
     /// The link concerned.
@@ -243,7 +243,7 @@ pub struct AuditEvent {
     pub at_ms: i64,
     /// What happened.
     pub action: AuditAction,
-    /// Why a request was refused, as a stable code; `None` for success.
+    /// Reason code of a rejected request, or `None` for success.
     pub reason: Option<String>,
     /// Source IP as API Gateway saw the connection.
     pub source_ip: String,

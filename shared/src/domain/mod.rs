@@ -6,8 +6,8 @@
 //! metadata never counts as a download, so mail scanners and chat previews
 //! that open a link do not use it up.
 //!
-//! Refusals of a genuine link answer 410 Gone (expired, revoked, used up),
-//! which tells the holder that the link existed. A token that does not verify
+//! Refusals of a genuine link return 410 Gone (expired, revoked, used up),
+//! which confirms to the holder that the link existed. A token that does not verify
 //! answers 404, the same as a link that was never made, so a forger learns
 //! nothing about which links exist.
 
