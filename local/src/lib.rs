@@ -38,12 +38,15 @@ enum Route {
     UploadFile,
     Access(String),
     Files(String),
+    Links,
 }
 
 fn route(path: &str) -> Option<Route> {
     match path {
         "/generate-link" => Some(Route::GenerateLink),
         "/upload-file" => Some(Route::UploadFile),
+        "/links" => Some(Route::Links),
+        _ if path.starts_with("/links/") => Some(Route::Links),
         _ => {
             let segment = |prefix: &str| {
                 path.strip_prefix(prefix)
@@ -90,7 +93,10 @@ async fn dispatch(
     let Some(target) = route(request.uri().path()) else {
         return to_hyper(ApiError::NotFound("no such route".into()).into_response());
     };
-    let creator_route = matches!(target, Route::GenerateLink | Route::UploadFile);
+    let creator_route = matches!(
+        target,
+        Route::GenerateLink | Route::UploadFile | Route::Links
+    );
     let key_id = if creator_route {
         match check_api_key(request.headers(), &app.config) {
             Ok(id) => Some(id),
@@ -105,7 +111,7 @@ async fn dispatch(
 
     let limit = match target {
         Route::UploadFile => app.config.max_upload_bytes + REQUEST_OVERHEAD,
-        Route::GenerateLink | Route::Access(_) | Route::Files(_) => {
+        Route::GenerateLink | Route::Access(_) | Route::Files(_) | Route::Links => {
             shared::http::MAX_JSON_BODY as u64
         }
     };
@@ -146,6 +152,7 @@ async fn dispatch(
         Route::UploadFile => upload_file::handle(app, event).await,
         Route::Access(_) => access::handle(app, event).await,
         Route::Files(_) => files::handle(app, event).await,
+        Route::Links => links::handle(app, event).await,
     };
     match result {
         Ok(response) => to_hyper(response),
@@ -190,7 +197,7 @@ fn to_event(
         Route::Files(name) => {
             path_parameters.insert("filename".to_owned(), name.clone());
         }
-        Route::GenerateLink | Route::UploadFile => {}
+        Route::GenerateLink | Route::UploadFile | Route::Links => {}
     }
     let mut query: HashMap<String, Vec<String>> = HashMap::new();
     if let Some(text) = parts.uri.query() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::adapters::{DynamoStore, EmbeddedObjects, EmbeddedStore, S3Objects};
 use crate::config::{Backend, Config, ConfigError, KeySource};
 use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
+use crate::notify::{EventBridgeNotifier, FileNotifier, Notifier};
 use crate::ports::{AuditLog, Clock, LinkStore, ObjectStore, StoreError, SystemClock};
 use crate::token::{Keyring, KeyringError};
 
@@ -36,6 +37,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Fetcher for `file_url`s on allowed hosts.
     pub fetcher: Fetcher,
+    /// Where notifications go; `None` when none are configured.
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 /// Start-up failure of the service.
@@ -95,6 +98,12 @@ impl App {
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
         let store = Arc::new(DynamoStore::new(dynamo, table, config.audit_retention_days));
+        let notifier = config.event_bus.as_ref().map(|bus| {
+            Arc::new(EventBridgeNotifier::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                bus,
+            )) as Arc<dyn Notifier>
+        });
         Self {
             keys,
             links: store.clone(),
@@ -102,6 +111,7 @@ impl App {
             objects: Arc::new(S3Objects::new(s3, bucket)),
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
+            notifier,
             config,
         }
     }
@@ -120,6 +130,7 @@ impl App {
             objects: Arc::new(EmbeddedObjects::open(data_dir)?),
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
+            notifier: Some(Arc::new(FileNotifier::new(data_dir))),
             config,
         })
     }

@@ -84,6 +84,9 @@ pub struct Config {
     pub max_inline_download_bytes: u64,
     /// Days audit records are kept after their link expires.
     pub audit_retention_days: u32,
+    /// EventBridge bus for notifications (`EVENT_BUS_NAME`); none are sent
+    /// on AWS without it.
+    pub event_bus: Option<String>,
 }
 
 /// A variable that is set but unusable.
@@ -169,6 +172,7 @@ impl Config {
                 4 << 20,
             )?,
             audit_retention_days: number(&get, "AUDIT_RETENTION_DAYS", 90, 0, 36_500)?,
+            event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),
         };
         config.validate()?;
         Ok(config)

@@ -3,13 +3,14 @@
 //! | status | when |
 //! |---|---|
 //! | 400 | the body is not JSON, or not a JSON object |
-//! | 401 | no API key was presented (local server and `cargo lambda watch` only) |
-//! | 403 | the API key is not one of `API_KEYS` (same) |
-//! | 404 | the token is forged, unknown, or names another file |
+//! | 401 | no API key was presented (local server and `cargo lambda watch` only); or the link needs a password (`password_required`) or got a wrong one (`wrong_password`) |
+//! | 403 | the API key is not one of `API_KEYS` (same); or the recipient's address is outside the link's networks (`outside_allowed_network`), or the link opens later (`not_yet_available`) |
+//! | 404 | the token is forged, unknown, or names another file; a link id of another creator |
 //! | 405 | the method is not served on the route |
 //! | 410 | the link is expired, revoked or used up |
 //! | 413 | the body is larger than one request may carry |
 //! | 415 | the body has the wrong content type |
+//! | 423 | too many wrong passwords locked the link for a while (`locked`) |
 //! | 422 | a parameter, file name or token is missing or malformed |
 //! | 500 | a store failed; the body is generic and the log has the cause |
 //!
@@ -75,6 +76,27 @@ pub enum ApiError {
     /// A parameter is missing or invalid.
     #[error(transparent)]
     Invalid(#[from] ParamError),
+    /// The link needs a password and none was sent.
+    #[error("this link needs a password; send it in the X-Link-Password header")]
+    PasswordRequired,
+    /// The password sent is not the link's.
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// Too many wrong passwords; every password is refused until `until`.
+    #[error("too many wrong passwords; the link is locked for a while")]
+    Locked {
+        /// Unix seconds when the lock ends.
+        until: i64,
+    },
+    /// The caller's address is outside the link's allowed networks.
+    #[error("this link cannot be used from your network")]
+    OutsideNetwork,
+    /// The link opens at `at`.
+    #[error("this link is not available yet")]
+    NotYetAvailable {
+        /// Unix seconds when the link opens.
+        at: i64,
+    },
     /// The store or another dependency failed.
     #[error("internal error")]
     Internal,
@@ -93,6 +115,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PasswordRequired | Self::WrongPassword => StatusCode::UNAUTHORIZED,
+            Self::Locked { .. } => StatusCode::LOCKED,
+            Self::OutsideNetwork | Self::NotYetAvailable { .. } => StatusCode::FORBIDDEN,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +134,11 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Invalid(_) => "invalid_parameter",
+            Self::PasswordRequired => "password_required",
+            Self::WrongPassword => "wrong_password",
+            Self::Locked { .. } => "locked",
+            Self::OutsideNetwork => "outside_allowed_network",
+            Self::NotYetAvailable { .. } => "not_yet_available",
             Self::Internal => "internal_error",
         }
     }
@@ -136,8 +166,13 @@ impl ApiError {
             "error": self.code(),
             "message": self.message(),
         });
-        if let Self::Invalid(param) = &self {
-            body["field"] = json!(param.field);
+        match &self {
+            Self::Invalid(param) => body["field"] = json!(param.field),
+            Self::Locked { until } => body["retry_at"] = json!(crate::service::rfc3339(*until)),
+            Self::NotYetAvailable { at } => {
+                body["available_at"] = json!(crate::service::rfc3339(*at));
+            }
+            _ => {}
         }
         let mut response = json_response(self.status(), &body);
         if let Self::MethodNotAllowed { allow } = self {
@@ -272,6 +307,82 @@ pub fn check_api_key(headers: &HeaderMap, config: &Config) -> Result<String, Api
 /// the key itself is never stored.
 pub fn api_key_id(key: &[u8]) -> String {
     format!("key-{}", fingerprint(key))
+}
+
+/// Reads an `application/x-www-form-urlencoded` body whose fields are all
+/// in `allowed` and each sent at most once, as an HTML form posts it.
+///
+/// # Errors
+///
+/// 415 for another body type, 413 over [`MAX_JSON_BODY`], 422 for an
+/// unknown or repeated field.
+pub fn form_fields(
+    request: &Request,
+    allowed: &[&'static str],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "application/x-www-form-urlencoded",
+        });
+    }
+    let body = body_bytes(request);
+    if body.len() > MAX_JSON_BODY {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_JSON_BODY as u64,
+        });
+    }
+    let mut fields = std::collections::HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        let Some(known) = allowed.iter().find(|a| **a == name) else {
+            let shown: String = name.chars().take(64).collect();
+            return Err(ParamError::new(
+                "form",
+                format!(
+                    "has an unknown field {shown:?}; accepted: {}",
+                    allowed.join(", ")
+                ),
+            )
+            .into());
+        };
+        if fields
+            .insert((*known).to_owned(), value.into_owned())
+            .is_some()
+        {
+            return Err(ParamError::new(known, "must be sent once").into());
+        }
+    }
+    Ok(fields)
+}
+
+/// Name of the header that carries a link's password.
+pub const PASSWORD_HEADER: &str = "x-link-password";
+
+/// Reads the link password from [`PASSWORD_HEADER`], if sent once.
+///
+/// # Errors
+///
+/// 422 when sent twice or not as UTF-8 text.
+pub fn presented_password(
+    headers: &HeaderMap,
+) -> Result<Option<crate::options::Password>, ParamError> {
+    let values: Vec<&HeaderValue> = headers.get_all(PASSWORD_HEADER).iter().collect();
+    match values.as_slice() {
+        [] => Ok(None),
+        [one] => one
+            .to_str()
+            .map(|text| Some(crate::options::Password::new(text)))
+            .map_err(|_| ParamError::new("password", "must be printable ASCII in the header")),
+        _ => Err(ParamError::new("password", "must be sent once")),
+    }
 }
 
 /// Returns the base URL of the API: `PUBLIC_BASE_URL`, or the gateway's
@@ -585,6 +696,53 @@ impl<'a> Fields<'a> {
             Some(other) => Err(ParamError::new(
                 name,
                 format!("must be an integer, got {}", json_type(other)),
+            )),
+        }
+    }
+}
+
+impl Fields<'_> {
+    /// Returns a field's raw value, or `None` when absent.
+    pub fn value(&self, name: &str) -> Option<&serde_json::Value> {
+        self.map.get(name)
+    }
+
+    /// Returns a boolean field, or `None` when absent or null.
+    ///
+    /// # Errors
+    ///
+    /// 422 when present with another type.
+    pub fn boolean(&self, name: &'static str) -> Result<Option<bool>, ParamError> {
+        match self.map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(ParamError::new(
+                name,
+                format!("must be true or false, got {}", json_type(other)),
+            )),
+        }
+    }
+
+    /// Returns an array-of-strings field, or `None` when absent or null.
+    ///
+    /// # Errors
+    ///
+    /// 422 when present as anything else.
+    pub fn strings(&self, name: &'static str) -> Result<Option<Vec<String>>, ParamError> {
+        match self.map.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str().map(str::to_owned).ok_or_else(|| {
+                        ParamError::new(name, format!("must hold strings, got {}", json_type(item)))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(ParamError::new(
+                name,
+                format!("must be an array of strings, got {}", json_type(other)),
             )),
         }
     }

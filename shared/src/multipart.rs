@@ -1,18 +1,19 @@
 //! Parsing of the `multipart/form-data` body of `/upload-file`.
 //!
 //! The body must hold exactly one part named `file` with a file name, and may
-//! hold `expire_minutes` and `max_downloads` as text parts. Any other part
-//! name is rejected, so that a typo in a field name is reported instead of
-//! silently ignored.
+//! hold `expire_minutes`, `max_downloads` and the link settings of
+//! [`crate::options`] as text parts. Any other part name is rejected, so
+//! that a typo in a field name is reported instead of silently ignored.
 
 use bytes::Bytes;
 use futures_util::stream;
 
 use crate::domain::{FileName, ParamError};
 use crate::http::ApiError;
+use crate::options::{LinkOptions, OPTION_FIELDS};
 
-/// Longest accepted text part (`expire_minutes`, `max_downloads`).
-const MAX_TEXT_PART: u64 = 64;
+/// Longest accepted text part; `recipients` is the longest one.
+const MAX_TEXT_PART: u64 = 4096;
 
 /// A parsed upload request.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Upload {
     pub expire_minutes: Option<i64>,
     /// `max_downloads` as sent, not yet range-checked.
     pub max_downloads: Option<i64>,
+    /// Link settings as sent, not yet checked.
+    pub options: LinkOptions,
 }
 
 /// Parses `body` with the boundary from `content_type`, taking files of at
@@ -58,6 +61,8 @@ pub async fn parse_upload(
     let mut file: Option<(FileName, Option<String>, Bytes)> = None;
     let mut expire_minutes = None;
     let mut max_downloads = None;
+    let mut options = LinkOptions::default();
+    let mut seen_options: Vec<String> = Vec::new();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -99,11 +104,27 @@ pub async fn parse_upload(
                 let text = field_text(field, "max_downloads").await?;
                 max_downloads = Some(parse_integer("max_downloads", &text)?);
             }
+            other if OPTION_FIELDS.contains(&other) => {
+                if seen_options.iter().any(|seen| seen == other) {
+                    return Err(ParamError::new(
+                        "form",
+                        format!("part {other} must be sent once, not twice"),
+                    )
+                    .into());
+                }
+                seen_options.push(other.to_owned());
+                let text = field_text(field, "form").await?;
+                options.set_text(other, &text)?;
+            }
             other => {
                 let shown: String = other.chars().take(64).collect();
                 return Err(ParamError::new(
                     "form",
-                    format!("has an unknown part {shown:?}; expected file, expire_minutes, max_downloads"),
+                    format!(
+                        "has an unknown part {shown:?}; expected file, expire_minutes, \
+                         max_downloads, {}",
+                        OPTION_FIELDS.join(", ")
+                    ),
                 )
                 .into());
             }
@@ -118,6 +139,7 @@ pub async fn parse_upload(
         bytes,
         expire_minutes,
         max_downloads,
+        options,
     })
 }
 

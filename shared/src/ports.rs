@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::{AuditEvent, Denial, Link, LinkId, ObjectRef};
+use crate::domain::{Activity, AuditEvent, Denial, Link, LinkId, ObjectRef};
 use crate::secret::PresignedUrl;
 
 /// A failure of the storage layer itself (network, emulator, disk), as
@@ -32,6 +32,19 @@ impl StoreError {
     }
 }
 
+/// A listing cursor that the store did not make, as the source of a
+/// [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+#[error("cursor was not made by this store")]
+pub struct BadCursor;
+
+impl StoreError {
+    /// Returns whether the failure is a [`BadCursor`].
+    pub fn is_bad_cursor(&self) -> bool {
+        self.source.downcast_ref::<BadCursor>().is_some()
+    }
+}
+
 /// Reason a download could not be counted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -44,6 +57,10 @@ pub enum ConsumeError {
     /// The link is expired, revoked or used up.
     #[error("link refused: {}", .0.code())]
     Denied(Denial),
+    /// The link has restrictions the caller has not checked yet; the record
+    /// is returned so that they can be.
+    #[error("link has restrictions to check first")]
+    Restricted(Box<Link>),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -68,7 +85,10 @@ pub trait LinkStore: Send + Sync {
 
     /// Counts one download in a single atomic step that also checks the
     /// file name, revocation, expiry at `now` and the limit, and returns the
-    /// record as it is after the count.
+    /// record as it is after the count. Unless `restrictions_checked`, a
+    /// link with restrictions is not counted but returned as
+    /// [`ConsumeError::Restricted`], so that an unrestricted download costs
+    /// one store call and a restricted one two.
     ///
     /// # Errors
     ///
@@ -78,7 +98,49 @@ pub trait LinkStore: Send + Sync {
         id: &LinkId,
         file_name: &str,
         now: i64,
+        restrictions_checked: bool,
     ) -> Result<Link, ConsumeError>;
+
+    /// Lists a creator's links, newest first, `limit` at a time, optionally
+    /// only those with `label`. `after` is the cursor a previous page
+    /// returned.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure, or a failure for a cursor this store did
+    /// not make.
+    async fn list_by_creator(
+        &self,
+        creator: &str,
+        label: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Link>, StoreError>;
+
+    /// Counts one wrong password in one atomic step. The failure that
+    /// reaches [`crate::domain::LOCK_AFTER_FAILURES`] locks the link until
+    /// `now` plus [`crate::domain::LOCK_SECONDS`] and starts the count
+    /// again. Returns the counters after the step.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn record_password_failure(&self, id: &LinkId, now: i64) -> Result<Activity, StoreError>;
+
+    /// Sets the count of wrong passwords back to zero after a right one.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn clear_password_failures(&self, id: &LinkId) -> Result<(), StoreError>;
+
+    /// Marks a link opened. Returns `true` only for the call that changed
+    /// it, so that exactly one caller announces the first opening.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn mark_opened(&self, id: &LinkId) -> Result<bool, StoreError>;
 
     /// Marks a link revoked, so that every later view and download is
     /// refused. Returns whether the link existed.
@@ -112,6 +174,30 @@ pub trait AuditLog: Send + Sync {
     ///
     /// Returns the store's failure.
     async fn list(&self, id: &LinkId) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Lists the records of one link, newest first, `limit` at a time.
+    /// `before` is the cursor a previous page returned.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure, or a failure for a cursor this store did
+    /// not make.
+    async fn page(
+        &self,
+        id: &LinkId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<AuditEvent>, StoreError>;
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The entries of this page.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `None` after the last page. The text
+    /// is the store's own and goes to clients only encoded.
+    pub next: Option<String>,
 }
 
 /// Metadata of one stored object.

@@ -8,23 +8,61 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::App;
 use crate::domain::{
-    AuditAction, AuditEvent, Denial, DownloadLimit, ExpireMinutes, FileName, Link, LinkId,
-    LinkState, ParamError, content_type_for, served_content_type,
+    Activity, AuditAction, AuditEvent, Denial, DownloadLimit, ExpireMinutes, FileName, Link,
+    LinkId, LinkState, ParamError, content_type_for, hash_password, served_content_type,
+    verify_password,
 };
 use crate::file_url::parse_file_url;
 use crate::http::{ApiError, Caller, content_disposition};
 use crate::multipart::Upload;
+use crate::options::{LinkOptions, Password, Prepared};
 use crate::ports::ConsumeError;
 use crate::secret::{PresignedUrl, RawToken};
 use crate::token::TokenError;
 
 /// A link that was just made, with the only copy of its token.
 #[derive(Debug)]
-pub struct Created {
+pub struct Issued {
     /// The stored record.
     pub link: Link,
     /// The token to hand to the creator.
     pub token: RawToken,
+}
+
+/// The links one creator request made: one, or one per recipient.
+#[derive(Debug)]
+pub struct Created {
+    /// The first (often the only) link.
+    pub link: Link,
+    /// Its token.
+    pub token: RawToken,
+    /// Every link made, the first included, when the request listed
+    /// recipients; empty otherwise.
+    pub recipients: Vec<Issued>,
+}
+
+impl Created {
+    fn from_issued(mut issued: Vec<Issued>, listed: bool) -> Option<Self> {
+        if issued.is_empty() {
+            return None;
+        }
+        let first = issued.remove(0);
+        let recipients = if listed {
+            let mut all = vec![Issued {
+                link: first.link.clone(),
+                token: first.token.clone(),
+            }];
+            all.append(&mut issued);
+            all
+        } else {
+            Vec::new()
+        };
+        Some(Self {
+            link: first.link,
+            token: first.token,
+            recipients,
+        })
+    }
 }
 
 /// Parameters of a `/generate-link` request.
@@ -38,6 +76,54 @@ pub struct LinkRequest {
     pub max_downloads: Option<i64>,
     /// Name to show instead of the key's last segment.
     pub filename: Option<String>,
+    /// Label, restrictions and recipients.
+    pub options: LinkOptions,
+}
+
+/// The JSON answer to a creator who made links: the first link's fields at
+/// the top level, and `recipients` with every link when several were made.
+pub fn created_json(created: &Created, base: &str) -> serde_json::Value {
+    let one = |link: &Link, token: &RawToken| {
+        serde_json::json!({
+            "link_id": link.id.as_str(),
+            "token": token.expose(),
+            "access_url": format!("{base}/access/{}", token.expose()),
+            "label": link.label,
+            "max_downloads": link.max_downloads,
+        })
+    };
+    let link = &created.link;
+    let mut body = one(link, &created.token);
+    for (name, value) in [
+        ("expires_at", serde_json::json!(rfc3339(link.expires_at))),
+        ("filename", serde_json::json!(link.file_name)),
+        ("size", serde_json::json!(link.size)),
+        ("sha256", serde_json::json!(link.sha256)),
+        ("content_type", serde_json::json!(link.content_type)),
+        (
+            "not_before",
+            serde_json::json!(link.policy.not_before.map(rfc3339)),
+        ),
+        (
+            "password_protected",
+            serde_json::json!(link.policy.password_hash.is_some()),
+        ),
+        (
+            "allowed_cidrs",
+            serde_json::json!(link.policy.allowed_cidrs),
+        ),
+        ("notify", serde_json::json!(link.policy.notify)),
+    ] {
+        body[name] = value;
+    }
+    if !created.recipients.is_empty() {
+        body["recipients"] = created
+            .recipients
+            .iter()
+            .map(|issued| one(&issued.link, &issued.token))
+            .collect();
+    }
+    body
 }
 
 /// Formats Unix seconds as RFC 3339 UTC with `Z`.
@@ -48,14 +134,117 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_default()
 }
 
-fn limits(
+/// Everything checked about a new link before any store is touched.
+struct Plan {
+    created_at: i64,
+    expires_at: i64,
+    prepared: Prepared,
+    password: Option<Password>,
+    listed_recipients: bool,
+}
+
+fn plan(
     app: &App,
     expire_minutes: i64,
     max_downloads: Option<i64>,
-) -> Result<(ExpireMinutes, DownloadLimit), ParamError> {
+    options: LinkOptions,
+) -> Result<Plan, ParamError> {
     let expire = ExpireMinutes::new(expire_minutes, app.config.max_expire_minutes)?;
     let limit = DownloadLimit::new(max_downloads.unwrap_or(1), app.config.max_downloads_limit)?;
-    Ok((expire, limit))
+    let created_at = app.clock.now();
+    let expires_at = created_at + expire.seconds();
+    let listed_recipients = !options.recipients.is_empty();
+    let (prepared, password) =
+        options.prepare(expires_at, limit, app.config.max_downloads_limit)?;
+    Ok(Plan {
+        created_at,
+        expires_at,
+        prepared,
+        password,
+        listed_recipients,
+    })
+}
+
+/// What every link of one request shares: the file and its pin.
+struct FileFacts {
+    object: crate::domain::ObjectRef,
+    file_name: String,
+    size: u64,
+    content_type: String,
+    sha256: String,
+}
+
+/// Hashes the password (off the async threads: Argon2 is slow on purpose)
+/// and stores one link per recipient. When a link cannot be stored, those
+/// already stored are revoked, so that a failed request leaves no live link.
+async fn issue_links(
+    app: &App,
+    creator: &str,
+    plan: Plan,
+    facts: FileFacts,
+    first_id: LinkId,
+) -> Result<Created, ApiError> {
+    let mut policy = plan.prepared.policy;
+    if let Some(password) = plan.password {
+        let hashed = tokio::task::spawn_blocking(move || hash_password(password.expose()))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "password hashing task failed");
+                ApiError::Internal
+            })?
+            .map_err(|error| {
+                tracing::error!(%error, "hashing a link password failed");
+                ApiError::Internal
+            })?;
+        policy.password_hash = Some(hashed);
+    }
+    let mut issued: Vec<Issued> = Vec::new();
+    let mut first_id = Some(first_id);
+    for link_plan in plan.prepared.plans {
+        let link = Link {
+            id: first_id.take().unwrap_or_else(LinkId::generate),
+            object: facts.object.clone(),
+            file_name: facts.file_name.clone(),
+            size: facts.size,
+            content_type: facts.content_type.clone(),
+            sha256: facts.sha256.clone(),
+            creator: creator.to_owned(),
+            created_at: plan.created_at,
+            expires_at: plan.expires_at,
+            max_downloads: link_plan.limit.get(),
+            downloads: 0,
+            revoked: false,
+            label: link_plan.label,
+            policy: policy.clone(),
+            activity: Activity::default(),
+        };
+        let stored = match sign(app, &link) {
+            Ok(token) => app
+                .links
+                .insert(&link)
+                .await
+                .map(|()| token)
+                .map_err(ApiError::from),
+            Err(error) => Err(error),
+        };
+        match stored {
+            Ok(token) => {
+                tracing::info!(link_id = %link.id, creator, size = link.size,
+                    restricted = link.policy.is_restricted(), "link created");
+                issued.push(Issued { link, token });
+            }
+            Err(error) => {
+                for done in &issued {
+                    if let Err(revoke_error) = app.links.revoke(&done.link.id).await {
+                        tracing::error!(link_id = %done.link.id, error = %revoke_error,
+                            "revoking a link of a failed request failed");
+                    }
+                }
+                return Err(error);
+            }
+        }
+    }
+    Created::from_issued(issued, plan.listed_recipients).ok_or(ApiError::Internal)
 }
 
 /// Makes a link for an object that already exists.
@@ -69,7 +258,12 @@ pub async fn create_link(
     creator: &str,
     request: LinkRequest,
 ) -> Result<Created, ApiError> {
-    let (expire, limit) = limits(app, request.expire_minutes, request.max_downloads)?;
+    let plan = plan(
+        app,
+        request.expire_minutes,
+        request.max_downloads,
+        request.options.clone(),
+    )?;
     let location = match parse_file_url(
         &request.file_url,
         app.objects.bucket(),
@@ -83,7 +277,7 @@ pub async fn create_link(
             let Some(url) = fetchable else {
                 return Err(rejection.into());
             };
-            return create_link_from_fetch(app, creator, &request, &url, expire, limit).await;
+            return create_link_from_fetch(app, creator, &request, &url, plan).await;
         }
     };
     let name_source = match &request.filename {
@@ -104,26 +298,14 @@ pub async fn create_link(
         .await?
         .ok_or_else(|| ParamError::new("file_url", "names no existing object"))?;
     let content_type = content_type_for(info.content_type.as_deref(), &file_name);
-
-    let now = app.clock.now();
-    let link = Link {
-        id: LinkId::generate(),
+    let facts = FileFacts {
         object: info.object,
         file_name: file_name.as_str().to_owned(),
         size: info.size,
         content_type,
         sha256: info.sha256,
-        creator: creator.to_owned(),
-        created_at: now,
-        expires_at: now + expire.seconds(),
-        max_downloads: limit.get(),
-        downloads: 0,
-        revoked: false,
     };
-    let token = sign(app, &link)?;
-    app.links.insert(&link).await?;
-    tracing::info!(link_id = %link.id, creator, size = link.size, "link created");
-    Ok(Created { link, token })
+    issue_links(app, creator, plan, facts, LinkId::generate()).await
 }
 
 /// Stores an uploaded file and makes a link for it. A failure at any step
@@ -136,15 +318,14 @@ pub async fn upload(app: &App, creator: &str, upload: Upload) -> Result<Created,
     let expire_minutes = upload
         .expire_minutes
         .unwrap_or_else(|| i64::from(app.config.default_expire_minutes));
-    let (expire, limit) = limits(app, expire_minutes, upload.max_downloads)?;
+    let plan = plan(app, expire_minutes, upload.max_downloads, upload.options)?;
     let content_type = content_type_for(upload.declared_type.as_deref(), &upload.file_name);
     let new = NewFile {
         prefix: "uploads",
         file_name: upload.file_name,
         content_type,
         bytes: upload.bytes,
-        expire,
-        limit,
+        plan,
     };
     store_with_link(app, creator, new).await
 }
@@ -155,8 +336,7 @@ struct NewFile {
     file_name: FileName,
     content_type: String,
     bytes: Bytes,
-    expire: ExpireMinutes,
-    limit: DownloadLimit,
+    plan: Plan,
 }
 
 /// Stores the bytes under `PREFIX/LINK_ID/NAME` and then the link record.
@@ -165,41 +345,24 @@ struct NewFile {
 async fn store_with_link(app: &App, creator: &str, new: NewFile) -> Result<Created, ApiError> {
     let id = LinkId::generate();
     let key = format!("{}/{id}/{}", new.prefix, new.file_name.as_str());
-    let now = app.clock.now();
 
     let info = app.objects.put(&key, new.bytes, &new.content_type).await?;
-    let link = Link {
-        id,
+    let facts = FileFacts {
         object: info.object,
         file_name: new.file_name.as_str().to_owned(),
         size: info.size,
         content_type: new.content_type,
         sha256: info.sha256,
-        creator: creator.to_owned(),
-        created_at: now,
-        expires_at: now + new.expire.seconds(),
-        max_downloads: new.limit.get(),
-        downloads: 0,
-        revoked: false,
     };
-    let stored = match sign(app, &link) {
-        Ok(token) => app
-            .links
-            .insert(&link)
-            .await
-            .map(|()| token)
-            .map_err(ApiError::from),
-        Err(error) => Err(error),
-    };
-    match stored {
-        Ok(token) => {
-            tracing::info!(link_id = %link.id, creator, size = link.size, source = new.prefix,
-                "file stored");
-            Ok(Created { link, token })
+    let size = facts.size;
+    match issue_links(app, creator, new.plan, facts, id.clone()).await {
+        Ok(created) => {
+            tracing::info!(link_id = %id, creator, size, source = new.prefix, "file stored");
+            Ok(created)
         }
         Err(error) => {
             if let Err(cleanup) = app.objects.delete(&key).await {
-                tracing::error!(link_id = %link.id, error = %cleanup,
+                tracing::error!(link_id = %id, error = %cleanup,
                     "removing the object of a failed link failed");
             }
             Err(error)
@@ -215,8 +378,7 @@ async fn create_link_from_fetch(
     creator: &str,
     request: &LinkRequest,
     url: &url::Url,
-    expire: ExpireMinutes,
-    limit: DownloadLimit,
+    plan: Plan,
 ) -> Result<Created, ApiError> {
     let name_source = match &request.filename {
         Some(name) => name.clone(),
@@ -252,8 +414,7 @@ async fn create_link_from_fetch(
         file_name,
         content_type,
         bytes,
-        expire,
-        limit,
+        plan,
     };
     store_with_link(app, creator, new).await
 }
@@ -268,33 +429,132 @@ fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
 }
 
 /// Returns the link a token names, for showing its metadata. Never counts
-/// a download.
+/// a download. A link with restrictions is shown only to a caller who meets
+/// them: inside its networks, after its opening time, with its password.
 ///
 /// # Errors
 ///
 /// 422 malformed token, 404 forged or unknown, 410 expired, revoked or used
-/// up; 500 when a store fails.
-pub async fn view(app: &App, token: &RawToken, caller: &Caller) -> Result<Link, ApiError> {
+/// up, 401, 403 or 423 for an unmet restriction; 500 when a store fails.
+pub async fn view(
+    app: &App,
+    token: &RawToken,
+    caller: &Caller,
+    password: Option<&Password>,
+) -> Result<Link, ApiError> {
     let now = app.clock.now();
     let id = verify(app, token, caller, AuditAction::View).await?;
     let Some(link) = app.links.get(&id).await? else {
         deny_unknown(&id, token, caller, "link record not found");
         return Err(not_found());
     };
+    let seen = Seen {
+        app,
+        link: &link,
+        caller,
+        token,
+    };
     if let LinkState::Denied(denial) = link.state(now) {
-        audit(
-            app,
-            &id,
-            AuditAction::Denied,
-            Some(denial.code()),
-            caller,
-            token,
-        )
-        .await;
+        seen.record(AuditAction::Denied, Some(denial.code())).await;
         return Err(ApiError::Gone(denial));
     }
-    audit(app, &id, AuditAction::View, None, caller, token).await;
+    check_restrictions(&seen, password, now).await?;
+    seen.record(AuditAction::View, None).await;
+    if link.policy.notify && !link.activity.opened {
+        match app.links.mark_opened(&link.id).await {
+            Ok(true) => crate::notify::announce(app, &link, crate::notify::Kind::FirstOpened).await,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(link_id = %link.id, %error, "marking a link opened failed");
+            }
+        }
+    }
     Ok(link)
+}
+
+/// One request's view of a link, for audit records.
+struct Seen<'a> {
+    app: &'a App,
+    link: &'a Link,
+    caller: &'a Caller,
+    token: &'a RawToken,
+}
+
+impl Seen<'_> {
+    async fn record(&self, action: AuditAction, reason: Option<&str>) {
+        audit(
+            self.app,
+            &self.link.id,
+            action,
+            reason,
+            self.caller,
+            self.token,
+            self.link.expires_at,
+        )
+        .await;
+    }
+}
+
+/// Checks the opening time, the caller's network and the password, in that
+/// order, and records each refusal. A wrong password counts towards the
+/// lock; a right one clears the count.
+async fn check_restrictions(
+    seen: &Seen<'_>,
+    password: Option<&Password>,
+    now: i64,
+) -> Result<(), ApiError> {
+    let link = seen.link;
+    if let Some(at) = link.policy.not_before
+        && now < at
+    {
+        seen.record(AuditAction::Denied, Some("not_yet_available"))
+            .await;
+        return Err(ApiError::NotYetAvailable { at });
+    }
+    if !link.policy.allows_ip(&seen.caller.source_ip) {
+        seen.record(AuditAction::Denied, Some("outside_allowed_network"))
+            .await;
+        return Err(ApiError::OutsideNetwork);
+    }
+    let Some(hash) = &link.policy.password_hash else {
+        return Ok(());
+    };
+    if link.activity.locked_until > now {
+        seen.record(AuditAction::Denied, Some("locked")).await;
+        return Err(ApiError::Locked {
+            until: link.activity.locked_until,
+        });
+    }
+    let Some(password) = password else {
+        seen.record(AuditAction::Denied, Some("password_required"))
+            .await;
+        return Err(ApiError::PasswordRequired);
+    };
+    let (hash, given) = (hash.clone(), password.expose().to_owned());
+    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &given))
+        .await
+        .unwrap_or(false);
+    if matches {
+        if link.activity.failed_attempts > 0 {
+            seen.app.links.clear_password_failures(&link.id).await?;
+        }
+        return Ok(());
+    }
+    let activity = seen
+        .app
+        .links
+        .record_password_failure(&link.id, now)
+        .await?;
+    seen.record(AuditAction::Denied, Some("wrong_password"))
+        .await;
+    if activity.locked_until > now {
+        tracing::warn!(link_id = %link.id, source_ip = %seen.caller.source_ip,
+            "link locked after repeated wrong passwords");
+        return Err(ApiError::Locked {
+            until: activity.locked_until,
+        });
+    }
+    Err(ApiError::WrongPassword)
 }
 
 /// Maximum lifetime of a presigned download URL, in seconds.
@@ -323,14 +583,36 @@ pub async fn download(
     token: &RawToken,
     path_name: &str,
     caller: &Caller,
+    password: Option<&Password>,
 ) -> Result<(Link, Delivery), ApiError> {
     let id = verify(app, token, caller, AuditAction::Download).await?;
     let name = FileName::parse(path_name)
         .map_err(|e| ParamError::new("filename", format!("is not a valid file name: {e}")))?;
     let now = app.clock.now();
 
-    let link = match app.links.consume_download(&id, name.as_str(), now).await {
+    let mut counted = app
+        .links
+        .consume_download(&id, name.as_str(), now, false)
+        .await;
+    if let Err(ConsumeError::Restricted(link)) = &counted {
+        let seen = Seen {
+            app,
+            link,
+            caller,
+            token,
+        };
+        check_restrictions(&seen, password, now).await?;
+        counted = app
+            .links
+            .consume_download(&id, name.as_str(), now, true)
+            .await;
+    }
+    let link = match counted {
         Ok(link) => link,
+        Err(ConsumeError::Restricted(_)) => {
+            tracing::error!(link_id = %id, "store refused a checked download as restricted");
+            return Err(ApiError::Internal);
+        }
         Err(ConsumeError::NotFound) => {
             deny_unknown(&id, token, caller, "link record not found");
             return Err(not_found());
@@ -343,6 +625,7 @@ pub async fn download(
                 Some("file_name_mismatch"),
                 caller,
                 token,
+                latest_expiry(app),
             )
             .await;
             return Err(ApiError::NotFound(
@@ -357,12 +640,22 @@ pub async fn download(
                 Some(denial.code()),
                 caller,
                 token,
+                latest_expiry(app),
             )
             .await;
             return Err(ApiError::Gone(denial));
         }
         Err(ConsumeError::Store(error)) => return Err(error.into()),
     };
+    let seen = Seen {
+        app,
+        link: &link,
+        caller,
+        token,
+    };
+    if link.policy.notify && link.downloads_remaining() == 0 {
+        crate::notify::announce(app, &link, crate::notify::Kind::UsedUp).await;
+    }
 
     if link.size > app.config.max_inline_download_bytes {
         let remaining = (link.expires_at - now).clamp(1, PRESIGN_SECONDS);
@@ -378,15 +671,7 @@ pub async fn download(
             .await;
         match presigned {
             Ok(Some(url)) => {
-                audit(
-                    app,
-                    &id,
-                    AuditAction::Download,
-                    Some("redirect"),
-                    caller,
-                    token,
-                )
-                .await;
+                seen.record(AuditAction::Download, Some("redirect")).await;
                 return Ok((link, Delivery::Redirect(url)));
             }
             Ok(None) => {}
@@ -400,15 +685,8 @@ pub async fn download(
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             refund(app, &id).await;
-            audit(
-                app,
-                &id,
-                AuditAction::Denied,
-                Some("file_unavailable"),
-                caller,
-                token,
-            )
-            .await;
+            seen.record(AuditAction::Denied, Some("file_unavailable"))
+                .await;
             return Err(ApiError::NotFound(
                 "the file behind this link is no longer available".into(),
             ));
@@ -418,7 +696,7 @@ pub async fn download(
             return Err(error.into());
         }
     };
-    audit(app, &id, AuditAction::Download, None, caller, token).await;
+    seen.record(AuditAction::Download, None).await;
     Ok((link, Delivery::Bytes(bytes)))
 }
 
@@ -454,6 +732,7 @@ async fn verify(
                 Some(Denial::Expired.code()),
                 caller,
                 token,
+                app.clock.now(),
             )
             .await;
             Err(ApiError::Gone(Denial::Expired))
@@ -470,6 +749,14 @@ fn deny_unknown(id: &LinkId, token: &RawToken, caller: &Caller, why: &str) {
         "denied: {why}");
 }
 
+/// The latest expiry any link made now could have: the retention base for
+/// a refusal whose record was not read.
+fn latest_expiry(app: &App) -> i64 {
+    app.clock.now() + i64::from(app.config.max_expire_minutes) * 60
+}
+
+/// Records one audit event, kept until `link_expires_at` (or now, when
+/// later) plus the retention period.
 async fn audit(
     app: &App,
     id: &LinkId,
@@ -477,10 +764,15 @@ async fn audit(
     reason: Option<&str>,
     caller: &Caller,
     token: &RawToken,
+    link_expires_at: i64,
 ) {
+    let at_ms = app.clock.now_ms();
+    let retain_until = link_expires_at.max(at_ms.div_euclid(1000))
+        + i64::from(app.config.audit_retention_days) * 86_400;
     let event = AuditEvent {
         link_id: id.clone(),
-        at_ms: app.clock.now_ms(),
+        at_ms,
+        retain_until,
         action,
         reason: reason.map(str::to_owned),
         source_ip: caller.source_ip.clone(),

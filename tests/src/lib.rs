@@ -157,6 +157,54 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Returns the app clock's time in Unix seconds.
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Returns the notifications file of an embedded store, or `None` on
+    /// the emulator.
+    pub fn notifications_file(&self) -> Option<std::path::PathBuf> {
+        self._dir
+            .as_ref()
+            .map(|dir| dir.path().join("notifications.jsonl"))
+    }
+}
+
+/// A notifier that keeps what it is asked to send, for checking what the
+/// service announces when the real transport cannot be read back.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    sent: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+impl RecordingNotifier {
+    /// Returns the notices sent so far, as JSON.
+    pub fn notices(&self) -> Vec<serde_json::Value> {
+        self.sent
+            .lock()
+            .map(|sent| sent.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::notify::Notifier for RecordingNotifier {
+    async fn send(
+        &self,
+        _kind: shared::notify::Kind,
+        notice: &shared::notify::Notice,
+    ) -> Result<(), shared::ports::StoreError> {
+        let value = serde_json::to_value(notice)
+            .map_err(|e| shared::ports::StoreError::new("encode notice", e))?;
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(value);
+        }
+        Ok(())
+    }
+}
+
 /// SDK settings aimed at the emulator named in `TEST_EMULATOR_URL`, with
 /// fake credentials; never the default AWS endpoints.
 pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
@@ -203,6 +251,7 @@ pub struct Call {
     query: HashMap<String, String>,
     body: Body,
     api_key_id: Option<String>,
+    source_ip: String,
 }
 
 impl Call {
@@ -216,7 +265,20 @@ impl Call {
             query: HashMap::new(),
             body: Body::Empty,
             api_key_id: None,
+            source_ip: SOURCE_IP.into(),
         }
+    }
+
+    /// Marks the request as coming with the API key whose id is `id`.
+    pub fn creator_id(mut self, id: &str) -> Self {
+        self.api_key_id = Some(id.into());
+        self
+    }
+
+    /// Sets the source IP that the gateway saw.
+    pub fn source_ip(mut self, ip: &str) -> Self {
+        self.source_ip = ip.into();
+        self
     }
 
     /// Marks the request as coming with the test creator's API key.
@@ -273,7 +335,7 @@ impl Call {
             .body(self.body)
             .unwrap_or_else(|e| panic!("request build failed: {e}"));
         let mut context = ApiGatewayProxyRequestContext::default();
-        context.identity.source_ip = Some(SOURCE_IP.into());
+        context.identity.source_ip = Some(self.source_ip);
         context.identity.api_key_id = self.api_key_id;
         context.stage = Some("v1".into());
         context.domain_name = Some("links.example.test".into());
@@ -297,6 +359,8 @@ pub async fn send(app: &App, request: Request) -> Response<Body> {
         access::handle(app, request).await
     } else if path.starts_with("/files/") {
         files::handle(app, request).await
+    } else if path == "/links" || path.starts_with("/links/") {
+        links::handle(app, request).await
     } else {
         panic!("no handler for {path}")
     };

@@ -173,3 +173,41 @@ link_tests::on_both_stores!(
     all_byte_values_survive_base64_event,
     access_event_records_gateway_source_ip,
 );
+
+#[tokio::test]
+async fn links_events_list_and_revoke_the_creators_link() {
+    let test = TestApp::embedded();
+    let pdf = b"%PDF-1.7\nsample report\n%%EOF\n".to_vec();
+    test.app
+        .objects
+        .put("samples/report.pdf", pdf.into(), "application/pdf")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let response = generate_link::handle(&test.app, event("generate-link", ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let created = body_json(&response);
+    let (id, token) = (text(&created, "link_id"), text(&created, "token"));
+
+    let listed = links::handle(&test.app, event("links-list", ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.status(), 200);
+    let listed = body_json(&listed);
+    assert_eq!(listed["links"][0]["link_id"], id.as_str());
+    assert_eq!(listed["links"][0]["state"], "active");
+
+    let revoke = event_text("links-revoke", "").replace("REPLACE_WITH_LINK_ID", &id);
+    let revoke = lambda_http::request::from_str(&revoke)
+        .unwrap_or_else(|e| panic!("events/links-revoke.json is not a gateway event: {e}"));
+    let revoked = links::handle(&test.app, revoke)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(body_json(&revoked)["state"], "revoked");
+
+    let viewed = access::handle(&test.app, event("access", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(viewed.status(), 410);
+}

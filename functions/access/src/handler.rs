@@ -42,8 +42,9 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         .map(RawToken::new)
         .ok_or_else(|| shared::domain::ParamError::new("token", "is required in the path"))?;
     let caller = http::caller(request);
+    let password = http::presented_password(request.headers())?;
 
-    let link = service::view(app, &token, &caller).await?;
+    let link = service::view(app, &token, &caller, password.as_ref()).await?;
 
     let base = http::base_url(request, &app.config);
     let download_url = format!(

@@ -1,6 +1,9 @@
 //! `GET /files/{filename}`: serves a link's bytes and counts one download.
 //!
-//! The token comes as `Authorization: Bearer` or `?token=`. The file name in
+//! The token comes as `Authorization: Bearer` or `?token=`, and a link's
+//! password as `X-Link-Password`. A browser form may instead `POST` the
+//! fields `token` and `password` (`application/x-www-form-urlencoded`),
+//! which counts a download the same way. The file name in
 //! the path must equal the stored one, but the storage key always comes from
 //! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` get
 //! `303 See Other` to a presigned S3 URL that lives at most a minute. `HEAD`
@@ -17,11 +20,12 @@ use percent_encoding::percent_decode_str;
 use shared::App;
 use shared::domain::{Link, ParamError, served_content_type};
 use shared::http::{self, ApiError};
-use shared::secret::PresignedUrl;
+use shared::options::Password;
+use shared::secret::{PresignedUrl, RawToken};
 use shared::service::{self, Delivery};
 
 /// Methods this route serves.
-const ALLOW: &str = "GET, HEAD, OPTIONS";
+const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
 /// Handles one request; expected failures become JSON error responses.
 ///
@@ -43,7 +47,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error
 async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
     let method = request.method().clone();
     match method {
-        Method::GET | Method::HEAD => {}
+        Method::GET | Method::HEAD | Method::POST => {}
         Method::OPTIONS => return Ok(http::options_response(ALLOW)),
         _ => return Err(ApiError::MethodNotAllowed { allow: ALLOW }),
     }
@@ -53,11 +57,24 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         .decode_utf8()
         .map_err(|_| ParamError::new("filename", "is not valid UTF-8 after percent-decoding"))?
         .into_owned();
-    let token = http::presented_token(request)?;
+    let (token, password) = if method == Method::POST {
+        let form = http::form_fields(request, &["token", "password"])?;
+        let token = form
+            .get("token")
+            .cloned()
+            .map(RawToken::new)
+            .ok_or_else(|| ParamError::new("token", "is required in the form"))?;
+        (token, form.get("password").cloned().map(Password::new))
+    } else {
+        (
+            http::presented_token(request)?,
+            http::presented_password(request.headers())?,
+        )
+    };
     let caller = http::caller(request);
 
     if method == Method::HEAD {
-        let link = service::view(app, &token, &caller).await?;
+        let link = service::view(app, &token, &caller, password.as_ref()).await?;
         if link.file_name != name {
             return Err(ApiError::NotFound(
                 "this link does not serve a file of that name".into(),
@@ -65,7 +82,8 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         }
         return Ok(file_response(&link, Body::Empty));
     }
-    let (link, delivery) = service::download(app, &token, &name, &caller).await?;
+    let (link, delivery) =
+        service::download(app, &token, &name, &caller, password.as_ref()).await?;
 
     match delivery {
         Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(bytes.to_vec()))),

@@ -11,7 +11,8 @@ use serde_json::json;
 use shared::App;
 use shared::domain::ParamError;
 use shared::http::{self, ApiError, Fields};
-use shared::service::{self, LinkRequest, rfc3339};
+use shared::options::{LinkOptions, OPTION_FIELDS};
+use shared::service::{self, LinkRequest};
 
 /// Handles one request; expected failures become JSON error responses.
 ///
@@ -35,28 +36,16 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
     let created = service::create_link(app, &creator, link_request).await?;
 
     let base = http::base_url(request, &app.config);
-    let link = &created.link;
-    let body = json!({
-        "status": "success",
-        "token": created.token.expose(),
-        "access_url": format!("{base}/access/{}", created.token.expose()),
-        "expires_at": rfc3339(link.expires_at),
-        "link_id": link.id.as_str(),
-        "filename": link.file_name,
-        "size": link.size,
-        "sha256": link.sha256,
-        "content_type": link.content_type,
-        "max_downloads": link.max_downloads,
-    });
+    let mut body = service::created_json(&created, &base);
+    body["status"] = json!("success");
     Ok(http::json_response(StatusCode::OK, &body))
 }
 
 fn parse(request: &Request) -> Result<LinkRequest, ApiError> {
     let map = http::json_object(request)?;
-    let fields = Fields::new(
-        &map,
-        &["file_url", "expire_minutes", "max_downloads", "filename"],
-    )?;
+    let mut allowed = vec!["file_url", "expire_minutes", "max_downloads", "filename"];
+    allowed.extend(OPTION_FIELDS);
+    let fields = Fields::new(&map, &allowed)?;
     let file_url = fields
         .string("file_url")?
         .ok_or_else(|| ParamError::new("file_url", "is required"))?;
@@ -68,5 +57,6 @@ fn parse(request: &Request) -> Result<LinkRequest, ApiError> {
         expire_minutes,
         max_downloads: fields.integer("max_downloads")?,
         filename: fields.string("filename")?,
+        options: LinkOptions::from_fields(&fields)?,
     })
 }

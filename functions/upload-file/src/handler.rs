@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::App;
 use shared::http::{self, ApiError};
 use shared::multipart::parse_upload;
-use shared::service::{self, rfc3339};
+use shared::service;
 
 /// Room for multipart boundaries and headers on top of the file itself.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -52,19 +52,11 @@ async fn respond(app: &App, request: Request) -> Result<Response<Body>, ApiError
 
     let created = service::upload(app, &creator, upload).await?;
 
-    let link = &created.link;
-    let body = json!({
-        "status": "uploaded",
-        "filename": link.file_name,
-        "token": created.token.expose(),
-        "access_url": format!("{base}/access/{}", created.token.expose()),
-        "expires_at": rfc3339(link.expires_at),
-        "size": link.size,
-        "sha256": link.sha256,
-        "content_type": link.content_type,
-        "link_id": link.id.as_str(),
-        "max_downloads": link.max_downloads,
-        "file_url": format!("s3://{}/{}", link.object.bucket, link.object.key),
-    });
+    let mut body = service::created_json(&created, &base);
+    body["status"] = json!("uploaded");
+    body["file_url"] = json!(format!(
+        "s3://{}/{}",
+        created.link.object.bucket, created.link.object.key
+    ));
     Ok(http::json_response(StatusCode::OK, &body))
 }

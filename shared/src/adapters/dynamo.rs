@@ -9,6 +9,12 @@
 //! A download is counted with one `UpdateItem` whose condition checks the
 //! file name, revocation, expiry and limit, so concurrent downloads on any
 //! number of instances never serve more than the limit.
+//!
+//! Link records also carry `creator` and `created_sort`
+//! (`<created_at, 12 digits>#<id>`), the keys of the global secondary index
+//! [`CREATOR_INDEX`], through which a creator lists their links newest
+//! first. Audit records lack these attributes, so the index holds links
+//! only.
 
 use std::collections::HashMap;
 
@@ -19,10 +25,43 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::adapters::embedded::classify_refusal;
-use crate::domain::{AuditAction, AuditEvent, Link, LinkId, ObjectRef};
-use crate::ports::{AuditLog, ConsumeError, LinkStore, StoreError};
+use crate::domain::{
+    Activity, AuditAction, AuditEvent, LOCK_AFTER_FAILURES, LOCK_SECONDS, Link, LinkId, ObjectRef,
+    Policy,
+};
+use crate::ports::{AuditLog, BadCursor, ConsumeError, LinkStore, Page, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Name of the index over `creator` and `created_sort`.
+pub const CREATOR_INDEX: &str = "by_creator";
+
+fn created_sort(created_at: i64, id: &LinkId) -> String {
+    format!("{created_at:012}#{id}")
+}
+
+/// Checks that a listing cursor has the `created_sort` form, so that a
+/// client cannot steer the query elsewhere.
+fn valid_created_sort(cursor: &str) -> bool {
+    cursor.split_once('#').is_some_and(|(time, id)| {
+        time.len() == 12 && time.bytes().all(|b| b.is_ascii_digit()) && LinkId::parse(id).is_some()
+    })
+}
+
+/// Checks that an audit cursor has the sort key form `audit#<13 digits>#<32 hex>`.
+fn valid_audit_key(cursor: &str) -> bool {
+    let mut parts = cursor.split('#');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("audit"), Some(time), Some(id), None)
+            if time.len() == 13 && time.bytes().all(|b| b.is_ascii_digit())
+                && LinkId::parse(id).is_some()
+    )
+}
+
+fn bad_cursor(operation: &'static str) -> StoreError {
+    StoreError::new(operation, BadCursor)
+}
 
 /// Links and audit records in DynamoDB.
 #[derive(Clone, Debug)]
@@ -81,7 +120,35 @@ fn link_to_item(link: &Link, retention_seconds: i64) -> Item {
     item.insert("downloads".into(), n(link.downloads));
     item.insert("revoked".into(), AttributeValue::Bool(link.revoked));
     item.insert("ttl".into(), n(link.expires_at + retention_seconds));
+    item.insert(
+        "created_sort".into(),
+        s(created_sort(link.created_at, &link.id)),
+    );
+    if let Some(label) = &link.label {
+        item.insert("label".into(), s(label));
+    }
+    if link.policy != Policy::default() {
+        // The policy serialises plain strings and numbers only.
+        item.insert(
+            "policy".into(),
+            s(serde_json::to_string(&link.policy).unwrap_or_default()),
+        );
+    }
+    item.insert(
+        "restricted".into(),
+        AttributeValue::Bool(link.policy.is_restricted()),
+    );
+    item.insert("failed_attempts".into(), n(link.activity.failed_attempts));
+    item.insert("locked_until".into(), n(link.activity.locked_until));
+    item.insert("opened".into(), AttributeValue::Bool(link.activity.opened));
     item
+}
+
+fn flag(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,11 +192,17 @@ fn item_to_link(item: &Item) -> Result<Link, BadItem> {
         expires_at: number(item, "expires_at")?,
         max_downloads: number(item, "max_downloads")?,
         downloads: number(item, "downloads")?,
-        revoked: item
-            .get("revoked")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        revoked: flag(item, "revoked"),
+        label: optional_text(item, "label"),
+        policy: match optional_text(item, "policy") {
+            Some(json) => serde_json::from_str(&json).map_err(|_| BadItem("policy"))?,
+            None => Policy::default(),
+        },
+        activity: Activity {
+            failed_attempts: number(item, "failed_attempts").unwrap_or(0),
+            locked_until: number(item, "locked_until").unwrap_or(0),
+            opened: flag(item, "opened"),
+        },
     })
 }
 
@@ -169,17 +242,22 @@ impl LinkStore for DynamoStore {
         id: &LinkId,
         file_name: &str,
         now: i64,
+        restrictions_checked: bool,
     ) -> Result<Link, ConsumeError> {
+        let mut condition = String::from(
+            "attribute_exists(pk) AND file_name = :name AND revoked = :false \
+             AND expires_at > :now AND downloads < max_downloads",
+        );
+        if !restrictions_checked {
+            condition.push_str(" AND (attribute_not_exists(restricted) OR restricted = :false)");
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
             .update_expression("SET downloads = downloads + :one")
-            .condition_expression(
-                "attribute_exists(pk) AND file_name = :name AND revoked = :false \
-                 AND expires_at > :now AND downloads < max_downloads",
-            )
+            .condition_expression(condition)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":name", s(file_name))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -206,7 +284,7 @@ impl LinkStore for DynamoStore {
                     let link = item_to_link(old).map_err(|e| {
                         ConsumeError::Store(StoreError::new("dynamodb decode link", e))
                     })?;
-                    Err(classify_refusal(&link, file_name, now))
+                    Err(classify_refusal(link, file_name, now, restrictions_checked))
                 }
                 other => Err(StoreError::new("dynamodb update_item download", other).into()),
             },
@@ -236,6 +314,178 @@ impl LinkStore for DynamoStore {
                 Ok(false)
             }
             Err(error) => Err(StoreError::new("dynamodb update_item revoke", error)),
+        }
+    }
+
+    async fn list_by_creator(
+        &self,
+        creator: &str,
+        label: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Link>, StoreError> {
+        const OPERATION: &str = "dynamodb query links by creator";
+        if after.is_some_and(|cursor| !valid_created_sort(cursor)) {
+            return Err(bad_cursor(OPERATION));
+        }
+        let wanted = limit as usize + 1;
+        let mut items = Vec::new();
+        let mut start: Option<Item> = after.map(|cursor| {
+            let id = cursor.split_once('#').map(|(_, id)| id).unwrap_or_default();
+            HashMap::from([
+                ("creator".to_owned(), s(creator)),
+                ("created_sort".to_owned(), s(cursor)),
+                ("pk".to_owned(), s(format!("link#{id}"))),
+                ("sk".to_owned(), s("link")),
+            ])
+        });
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(CREATOR_INDEX)
+                .key_condition_expression("creator = :creator")
+                .expression_attribute_values(":creator", s(creator))
+                .scan_index_forward(false)
+                .limit(i32::try_from(wanted).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if let Some(label) = label {
+                query = query
+                    .filter_expression("label = :label")
+                    .expression_attribute_values(":label", s(label));
+            }
+            let output = query
+                .send()
+                .await
+                .map_err(|e| StoreError::new(OPERATION, e))?;
+            for item in output.items() {
+                items.push(item_to_link(item).map_err(|e| StoreError::new(OPERATION, e))?);
+            }
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() && items.len() < wanted => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|l| created_sort(l.created_at, &l.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn record_password_failure(&self, id: &LinkId, now: i64) -> Result<Activity, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("ADD failed_attempts :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::new("dynamodb update_item password failure", e))?;
+        let read = |item: Option<&Item>| -> Result<Activity, StoreError> {
+            let link = item
+                .map(item_to_link)
+                .transpose()
+                .map_err(|e| StoreError::new("dynamodb decode link", e))?
+                .ok_or_else(|| StoreError::new("dynamodb update_item", "no attributes"))?;
+            Ok(link.activity)
+        };
+        let activity = read(output.attributes())?;
+        if activity.failed_attempts < LOCK_AFTER_FAILURES {
+            return Ok(activity);
+        }
+        // This failure reached the limit: lock and start counting again. The
+        // condition lets one of several racing failures do it.
+        let locked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET locked_until = :until, failed_attempts = :zero")
+            .condition_expression("failed_attempts >= :max")
+            .expression_attribute_values(":until", n(now + LOCK_SECONDS))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":max", n(LOCK_AFTER_FAILURES))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match locked {
+            Ok(output) => read(output.attributes()),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(Activity {
+                    locked_until: now + LOCK_SECONDS,
+                    ..activity
+                })
+            }
+            Err(error) => Err(StoreError::new("dynamodb update_item lock", error)),
+        }
+    }
+
+    async fn clear_password_failures(&self, id: &LinkId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET failed_attempts = :zero")
+            .condition_expression("failed_attempts > :zero")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(StoreError::new(
+                "dynamodb update_item clear failures",
+                error,
+            )),
+        }
+    }
+
+    async fn mark_opened(&self, id: &LinkId) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET opened = :true")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(opened) OR opened = :false)",
+            )
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(StoreError::new("dynamodb update_item opened", error)),
         }
     }
 
@@ -272,10 +522,7 @@ impl AuditLog for DynamoStore {
             ("source_ip".to_owned(), s(&event.source_ip)),
             ("user_agent".to_owned(), s(&event.user_agent)),
             ("token_fingerprint".to_owned(), s(&event.token_fingerprint)),
-            (
-                "ttl".to_owned(),
-                n(event.at_ms / 1000 + self.retention_seconds),
-            ),
+            ("ttl".to_owned(), n(event.retain_until)),
         ]);
         if let Some(reason) = &event.reason {
             item.insert("reason".into(), s(reason));
@@ -307,19 +554,7 @@ impl AuditLog for DynamoStore {
                 .await
                 .map_err(|e| StoreError::new("dynamodb query audit", e))?;
             for item in output.items() {
-                let decoded = (|| -> Result<AuditEvent, BadItem> {
-                    Ok(AuditEvent {
-                        link_id: id.clone(),
-                        at_ms: number(item, "at_ms")?,
-                        action: AuditAction::from_code(&text(item, "action")?)
-                            .ok_or(BadItem("action"))?,
-                        reason: optional_text(item, "reason"),
-                        source_ip: text(item, "source_ip")?,
-                        user_agent: text(item, "user_agent")?,
-                        token_fingerprint: text(item, "token_fingerprint")?,
-                    })
-                })();
-                events.push(decoded.map_err(|e| StoreError::new("dynamodb decode audit", e))?);
+                events.push(item_to_event(id, item)?);
             }
             match output.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -328,6 +563,64 @@ impl AuditLog for DynamoStore {
         }
         Ok(events)
     }
+
+    async fn page(
+        &self,
+        id: &LinkId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        const OPERATION: &str = "dynamodb query audit page";
+        if before.is_some_and(|cursor| !valid_audit_key(cursor)) {
+            return Err(bad_cursor(OPERATION));
+        }
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(format!("link#{id}")))
+            .expression_attribute_values(":prefix", s("audit#"))
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(before.map(|cursor| {
+                HashMap::from([
+                    ("pk".to_owned(), s(format!("link#{id}"))),
+                    ("sk".to_owned(), s(cursor)),
+                ])
+            }))
+            .send()
+            .await
+            .map_err(|e| StoreError::new(OPERATION, e))?;
+        let items = output
+            .items()
+            .iter()
+            .map(|item| item_to_event(id, item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = output
+            .last_evaluated_key()
+            .and_then(|key| key.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(Page { items, next })
+    }
+}
+
+fn item_to_event(id: &LinkId, item: &Item) -> Result<AuditEvent, StoreError> {
+    let decoded = (|| -> Result<AuditEvent, BadItem> {
+        Ok(AuditEvent {
+            link_id: id.clone(),
+            at_ms: number(item, "at_ms")?,
+            action: AuditAction::from_code(&text(item, "action")?).ok_or(BadItem("action"))?,
+            reason: optional_text(item, "reason"),
+            source_ip: text(item, "source_ip")?,
+            user_agent: text(item, "user_agent")?,
+            token_fingerprint: text(item, "token_fingerprint")?,
+            retain_until: number(item, "ttl").unwrap_or(0),
+        })
+    })();
+    decoded.map_err(|e| StoreError::new("dynamodb decode audit", e))
 }
 
 /// Creates the table with the key schema and TTL setting the template
@@ -339,8 +632,8 @@ impl AuditLog for DynamoStore {
 #[cfg(feature = "test-util")]
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
     };
     let attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -362,8 +655,23 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attribute("pk")?)
         .attribute_definitions(attribute("sk")?)
+        .attribute_definitions(attribute("creator")?)
+        .attribute_definitions(attribute("created_sort")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(CREATOR_INDEX)
+                .key_schema(key("creator", KeyType::Hash)?)
+                .key_schema(key("created_sort", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| StoreError::new("build index", e))?,
+        )
         .send()
         .await
         .map_err(|e| StoreError::new("dynamodb create_table", e))?;

@@ -24,8 +24,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use crate::config::EMBEDDED_BUCKET;
-use crate::domain::{AuditAction, AuditEvent, Denial, Link, LinkId, LinkState, ObjectRef};
-use crate::ports::{AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, StoreError};
+use crate::domain::{
+    Activity, AuditAction, AuditEvent, Denial, LOCK_AFTER_FAILURES, LOCK_SECONDS, Link, LinkId,
+    LinkState, ObjectRef,
+};
+use crate::ports::{
+    AuditLog, BadCursor, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page, StoreError,
+};
 use crate::secret::PresignedUrl;
 
 const SCHEMA: &str = "
@@ -59,8 +64,41 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_link ON audit (link_id, seq);
 ";
 
+/// Columns added after the first schema, with their definitions. A store
+/// made by an older version gets them on open.
+const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
+    ("links", "label", "TEXT"),
+    ("links", "policy", "TEXT NOT NULL DEFAULT '{}'"),
+    ("links", "restricted", "INTEGER NOT NULL DEFAULT 0"),
+    ("links", "failed_attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("links", "locked_until", "INTEGER NOT NULL DEFAULT 0"),
+    ("links", "opened", "INTEGER NOT NULL DEFAULT 0"),
+    ("audit", "retain_until", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS links_by_creator ON links (creator, created_at, id);
+";
+
 const LINK_COLUMNS: &str = "id, bucket, object_key, version_id, etag, file_name, size, \
-    content_type, sha256, creator, created_at, expires_at, max_downloads, downloads, revoked";
+    content_type, sha256, creator, created_at, expires_at, max_downloads, downloads, revoked, \
+    label, policy, failed_attempts, locked_until, opened";
+
+fn add_missing_columns(connection: &Connection) -> Result<(), rusqlite::Error> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = connection.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            connection.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    connection.execute_batch(INDEXES)
+}
 
 /// Link and audit records in SQLite.
 #[derive(Clone)]
@@ -109,9 +147,31 @@ impl EmbeddedStore {
         connection
             .execute_batch(SCHEMA)
             .map_err(sqlite_error("create schema"))?;
+        add_missing_columns(&connection).map_err(sqlite_error("migrate schema"))?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
+    }
+
+    /// Deletes audit records past their retention and links that expired
+    /// more than `retention_seconds` before `now`.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    pub async fn purge(&self, now: i64, retention_seconds: i64) -> Result<(), StoreError> {
+        self.with("sqlite purge", move |c| {
+            c.execute(
+                "DELETE FROM audit WHERE retain_until > 0 AND retain_until < ?1",
+                params![now],
+            )?;
+            c.execute(
+                "DELETE FROM links WHERE expires_at + ?2 < ?1",
+                params![now, retention_seconds],
+            )
+            .map(drop)
+        })
+        .await
     }
 
     async fn with<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
@@ -158,6 +218,15 @@ fn row_to_link(row: &Row<'_>) -> Result<Link, rusqlite::Error> {
         max_downloads: row.get(12)?,
         downloads: row.get(13)?,
         revoked: row.get(14)?,
+        label: row.get(15)?,
+        policy: serde_json::from_str(&row.get::<_, String>(16)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(16, rusqlite::types::Type::Text, e.into())
+        })?,
+        activity: Activity {
+            failed_attempts: row.get(17)?,
+            locked_until: row.get(18)?,
+            opened: row.get(19)?,
+        },
     })
 }
 
@@ -165,11 +234,14 @@ fn row_to_link(row: &Row<'_>) -> Result<Link, rusqlite::Error> {
 impl LinkStore for EmbeddedStore {
     async fn insert(&self, link: &Link) -> Result<(), StoreError> {
         let link = link.clone();
+        let policy = serde_json::to_string(&link.policy)
+            .map_err(|e| StoreError::new("encode link policy", e))?;
         self.with("sqlite insert link", move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO links ({LINK_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                    "INSERT INTO links ({LINK_COLUMNS}, restricted) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                     ?16, ?17, ?18, ?19, ?20, ?21)"
                 ),
                 params![
                     link.id.as_str(),
@@ -187,6 +259,12 @@ impl LinkStore for EmbeddedStore {
                     link.max_downloads,
                     link.downloads,
                     link.revoked,
+                    link.label,
+                    policy,
+                    link.activity.failed_attempts,
+                    link.activity.locked_until,
+                    link.activity.opened,
+                    link.policy.is_restricted(),
                 ],
             )
             .map(drop)
@@ -212,6 +290,7 @@ impl LinkStore for EmbeddedStore {
         id: &LinkId,
         file_name: &str,
         now: i64,
+        restrictions_checked: bool,
     ) -> Result<Link, ConsumeError> {
         let id_text = id.as_str().to_owned();
         let name = file_name.to_owned();
@@ -222,9 +301,10 @@ impl LinkStore for EmbeddedStore {
                         "UPDATE links SET downloads = downloads + 1 \
                          WHERE id = ?1 AND file_name = ?2 AND revoked = 0 \
                          AND expires_at > ?3 AND downloads < max_downloads \
+                         AND (restricted = 0 OR ?4) \
                          RETURNING {LINK_COLUMNS}"
                     ),
-                    params![id_text, name, now],
+                    params![id_text, name, now, restrictions_checked],
                     row_to_link,
                 )
                 .optional()
@@ -234,7 +314,101 @@ impl LinkStore for EmbeddedStore {
             return Ok(link);
         }
         let current = self.get(id).await?.ok_or(ConsumeError::NotFound)?;
-        Err(classify_refusal(&current, file_name, now))
+        Err(classify_refusal(
+            current,
+            file_name,
+            now,
+            restrictions_checked,
+        ))
+    }
+
+    async fn list_by_creator(
+        &self,
+        creator: &str,
+        label: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Link>, StoreError> {
+        let creator = creator.to_owned();
+        let label = label.map(str::to_owned);
+        let start = match after {
+            Some(cursor) => {
+                let (created, id) = cursor
+                    .split_once(':')
+                    .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, LinkId::parse(id)?)))
+                    .ok_or_else(|| StoreError::new("sqlite list links", BadCursor))?;
+                Some((created, id.as_str().to_owned()))
+            }
+            None => None,
+        };
+        self.with("sqlite list links", move |c| {
+            let (created, id) = start.unwrap_or((i64::MAX, String::new()));
+            let mut statement = c.prepare(&format!(
+                "SELECT {LINK_COLUMNS} FROM links WHERE creator = ?1 \
+                 AND (?2 IS NULL OR label = ?2) \
+                 AND (created_at < ?3 OR (created_at = ?3 AND (?4 = '' OR id < ?4))) \
+                 ORDER BY created_at DESC, id DESC LIMIT ?5"
+            ))?;
+            let rows = statement.query_map(
+                params![creator, label, created, id, i64::from(limit) + 1],
+                row_to_link,
+            )?;
+            let mut items = rows.collect::<Result<Vec<_>, _>>()?;
+            let next = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(|l| format!("{}:{}", l.created_at, l.id))
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn record_password_failure(&self, id: &LinkId, now: i64) -> Result<Activity, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite record password failure", move |c| {
+            c.query_row(
+                "UPDATE links SET \
+                 locked_until = CASE WHEN failed_attempts + 1 >= ?2 THEN ?3 ELSE locked_until END, \
+                 failed_attempts = CASE WHEN failed_attempts + 1 >= ?2 THEN 0 \
+                     ELSE failed_attempts + 1 END \
+                 WHERE id = ?1 RETURNING failed_attempts, locked_until, opened",
+                params![id, LOCK_AFTER_FAILURES, now + LOCK_SECONDS],
+                |row| {
+                    Ok(Activity {
+                        failed_attempts: row.get(0)?,
+                        locked_until: row.get(1)?,
+                        opened: row.get(2)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn clear_password_failures(&self, id: &LinkId) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite clear password failures", move |c| {
+            c.execute(
+                "UPDATE links SET failed_attempts = 0 WHERE id = ?1 AND failed_attempts > 0",
+                params![id],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn mark_opened(&self, id: &LinkId) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with("sqlite mark opened", move |c| {
+            c.execute(
+                "UPDATE links SET opened = 1 WHERE id = ?1 AND opened = 0",
+                params![id],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
     }
 
     async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError> {
@@ -260,12 +434,20 @@ impl LinkStore for EmbeddedStore {
 }
 
 /// Explains why the atomic count did not happen, from the record read after.
-pub(crate) fn classify_refusal(link: &Link, file_name: &str, now: i64) -> ConsumeError {
+pub(crate) fn classify_refusal(
+    link: Link,
+    file_name: &str,
+    now: i64,
+    restrictions_checked: bool,
+) -> ConsumeError {
     if link.file_name != file_name {
         return ConsumeError::NameMismatch;
     }
     match link.state(now) {
         LinkState::Denied(denial) => ConsumeError::Denied(denial),
+        LinkState::Active if link.policy.is_restricted() && !restrictions_checked => {
+            ConsumeError::Restricted(Box::new(link))
+        }
         // Another request took the last download between the update and the
         // read; from this request's side the link is used up.
         LinkState::Active => ConsumeError::Denied(Denial::UsedUp),
@@ -279,7 +461,7 @@ impl AuditLog for EmbeddedStore {
         self.with("sqlite insert audit", move |c| {
             c.execute(
                 "INSERT INTO audit (link_id, at_ms, action, reason, source_ip, user_agent, \
-                 token_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 token_fingerprint, retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     event.link_id.as_str(),
                     event.at_ms,
@@ -288,6 +470,7 @@ impl AuditLog for EmbeddedStore {
                     event.source_ip,
                     event.user_agent,
                     event.token_fingerprint,
+                    event.retain_until,
                 ],
             )
             .map(drop)
@@ -298,26 +481,69 @@ impl AuditLog for EmbeddedStore {
     async fn list(&self, id: &LinkId) -> Result<Vec<AuditEvent>, StoreError> {
         let link_id = id.clone();
         self.with("sqlite list audit", move |c| {
-            let mut statement = c.prepare(
-                "SELECT at_ms, action, reason, source_ip, user_agent, token_fingerprint \
-                 FROM audit WHERE link_id = ?1 ORDER BY seq",
-            )?;
-            let rows = statement.query_map(params![link_id.as_str()], |row| {
-                let action: String = row.get(1)?;
-                Ok(AuditEvent {
-                    link_id: link_id.clone(),
-                    at_ms: row.get(0)?,
-                    action: AuditAction::from_code(&action).unwrap_or(AuditAction::Denied),
-                    reason: row.get(2)?,
-                    source_ip: row.get(3)?,
-                    user_agent: row.get(4)?,
-                    token_fingerprint: row.get(5)?,
-                })
-            })?;
+            let mut statement = c.prepare(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit WHERE link_id = ?1 ORDER BY seq"
+            ))?;
+            let rows = statement
+                .query_map(params![link_id.as_str()], |row| row_to_event(&link_id, row))?;
             rows.collect()
         })
         .await
     }
+
+    async fn page(
+        &self,
+        id: &LinkId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        let link_id = id.clone();
+        let before = match before {
+            Some(cursor) => cursor
+                .parse::<i64>()
+                .map_err(|_| StoreError::new("sqlite page audit", BadCursor))?,
+            None => i64::MAX,
+        };
+        self.with("sqlite page audit", move |c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {AUDIT_COLUMNS}, seq FROM audit WHERE link_id = ?1 AND seq < ?2 \
+                 ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                params![link_id.as_str(), before, i64::from(limit) + 1],
+                |row| Ok((row_to_event(&link_id, row)?, row.get::<_, i64>(7)?)),
+            )?;
+            let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
+            let next = if rows.len() > limit as usize {
+                rows.truncate(limit as usize);
+                rows.last().map(|(_, seq)| seq.to_string())
+            } else {
+                None
+            };
+            Ok(Page {
+                items: rows.into_iter().map(|(event, _)| event).collect(),
+                next,
+            })
+        })
+        .await
+    }
+}
+
+const AUDIT_COLUMNS: &str =
+    "at_ms, action, reason, source_ip, user_agent, token_fingerprint, retain_until";
+
+fn row_to_event(link_id: &LinkId, row: &Row<'_>) -> Result<AuditEvent, rusqlite::Error> {
+    let action: String = row.get(1)?;
+    Ok(AuditEvent {
+        link_id: link_id.clone(),
+        at_ms: row.get(0)?,
+        action: AuditAction::from_code(&action).unwrap_or(AuditAction::Denied),
+        reason: row.get(2)?,
+        source_ip: row.get(3)?,
+        user_agent: row.get(4)?,
+        token_fingerprint: row.get(5)?,
+        retain_until: row.get(6)?,
+    })
 }
 
 /// File bytes in a folder, one file per object plus a small metadata file.
@@ -509,6 +735,9 @@ mod tests {
             max_downloads,
             downloads: 0,
             revoked: false,
+            label: None,
+            policy: crate::domain::Policy::default(),
+            activity: Activity::default(),
         }
     }
 
@@ -538,7 +767,7 @@ mod tests {
                         model = model.saturating_sub(1);
                         continue;
                     }
-                    let result = store.consume_download(&link.id, "a.bin", now).await;
+                    let result = store.consume_download(&link.id, "a.bin", now, false).await;
                     let allowed = now < 100 && model < max;
                     prop_assert_eq!(result.is_ok(), allowed, "now {} model {}", now, model);
                     if allowed {
@@ -563,7 +792,7 @@ mod tests {
         let store = EmbeddedStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let link = link(1);
         store.insert(&link).await.unwrap_or_else(|e| panic!("{e}"));
-        let result = store.consume_download(&link.id, "b.bin", 1).await;
+        let result = store.consume_download(&link.id, "b.bin", 1, false).await;
         assert!(matches!(result, Err(ConsumeError::NameMismatch)));
         let stored = store.get(&link.id).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stored.map(|l| l.downloads), Some(0));

@@ -1,6 +1,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::policy::{Activity, Policy};
+
 /// Identifier of one link: 32 lowercase hex digits from a random UUID.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LinkId(String);
@@ -148,6 +150,13 @@ pub struct Link {
     pub downloads: u32,
     /// Whether the creator revoked the link.
     pub revoked: bool,
+    /// Creator's label, e.g. an incident id, for listing and revoking
+    /// together.
+    pub label: Option<String>,
+    /// Restrictions fixed at creation.
+    pub policy: Policy,
+    /// Counters that recipients change.
+    pub activity: Activity,
 }
 
 /// State of a link at a given time.
@@ -193,6 +202,18 @@ impl Link {
             LinkState::Denied(Denial::UsedUp)
         } else {
             LinkState::Active
+        }
+    }
+
+    /// Returns the state as the creator sees it, one of `active`,
+    /// `not_yet_available`, `used_up`, `expired` and `revoked`.
+    pub fn status(&self, now: i64) -> &'static str {
+        match self.state(now) {
+            LinkState::Denied(denial) => denial.code(),
+            LinkState::Active if self.policy.not_before.is_some_and(|t| now < t) => {
+                "not_yet_available"
+            }
+            LinkState::Active => "active",
         }
     }
 
@@ -251,6 +272,9 @@ pub struct AuditEvent {
     pub user_agent: String,
     /// Fingerprint of the token presented.
     pub token_fingerprint: String,
+    /// Unix seconds until which the record is kept: the link's expiry (or
+    /// the event, when later) plus the retention period.
+    pub retain_until: i64,
 }
 
 #[cfg(test)]
@@ -276,6 +300,9 @@ mod tests {
             max_downloads: 2,
             downloads,
             revoked,
+            label: None,
+            policy: Policy::default(),
+            activity: Activity::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 mod file_name;
 mod link;
 mod media;
+mod policy;
 
 pub use file_name::{FileName, FileNameError};
 pub use link::{
@@ -21,3 +22,7 @@ pub use link::{
     ObjectRef, ParamError,
 };
 pub use media::{content_type_for, served_content_type};
+pub use policy::{
+    Activity, HashError, LOCK_AFTER_FAILURES, LOCK_SECONDS, Policy, check_password, hash_password,
+    parse_cidrs, parse_label, verify_password,
+};
