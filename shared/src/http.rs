@@ -11,6 +11,7 @@
 //! | 413 | the body is larger than one request may carry |
 //! | 415 | the body has the wrong content type |
 //! | 422 | a parameter, file name or token is missing or malformed |
+//! | 429 | the API key's daily or monthly quota is used up (see [`crate::quota`]) |
 //! | 500 | a store failed; the body is generic and the log has the cause |
 //!
 //! Every error body is JSON: `{"status": "error", "error": CODE, "message":
@@ -75,6 +76,9 @@ pub enum ApiError {
     /// A parameter is missing or invalid.
     #[error(transparent)]
     Invalid(#[from] ParamError),
+    /// The API key's quota for a period is used up.
+    #[error("{} quota exceeded", .0.period.name())]
+    QuotaExceeded(crate::quota::QuotaExceeded),
     /// The store or another dependency failed.
     #[error("internal error")]
     Internal,
@@ -93,6 +97,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +114,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Invalid(_) => "invalid_parameter",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::Internal => "internal_error",
         }
     }
@@ -124,6 +130,7 @@ impl ApiError {
                 format!("the body is larger than the limit of {limit} bytes for this route")
             }
             Self::Invalid(param) => format!("{} {}", param.field, param.message),
+            Self::QuotaExceeded(refusal) => refusal.message(),
             Self::Internal => "the service failed; try again later".into(),
             other => other.to_string(),
         }
@@ -139,7 +146,17 @@ impl ApiError {
         if let Self::Invalid(param) = &self {
             body["field"] = json!(param.field);
         }
+        if let Self::QuotaExceeded(refusal) = &self {
+            body["limit"] = json!(refusal.limit);
+            body["period"] = json!(refusal.period.name());
+            body["resets_at"] = json!(crate::service::rfc3339(refusal.resets_at));
+        }
         let mut response = json_response(self.status(), &body);
+        if let Self::QuotaExceeded(refusal) = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after));
+        }
         if let Self::MethodNotAllowed { allow } = self {
             response
                 .headers_mut()
@@ -673,6 +690,17 @@ mod tests {
                 ApiError::Invalid(ParamError::new("f", "bad")),
                 422,
                 "invalid_parameter",
+            ),
+            (
+                ApiError::QuotaExceeded(crate::quota::QuotaExceeded {
+                    tier: crate::quota::Tier::Free,
+                    period: crate::quota::Period::Day,
+                    limit: 5,
+                    resets_at: 1_773_532_800,
+                    retry_after: 60,
+                }),
+                429,
+                "quota_exceeded",
             ),
             (ApiError::Internal, 500, "internal_error"),
         ];

@@ -16,6 +16,7 @@ pub mod file_url;
 pub mod http;
 pub mod multipart;
 pub mod ports;
+pub mod quota;
 pub mod secret;
 pub mod service;
 pub mod telemetry;
