@@ -73,7 +73,7 @@ fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
 }
 
 /// Sends one creator call whose body is invalid, so that it is counted and
-/// then rejected with 422, or refused with 429 before that.
+/// then rejected with 422, or rejected with 429 before it is counted.
 async fn creator_call(client: &reqwest::Client, server: &Server) -> reqwest::Response {
     client
         .post(format!("{}/generate-link", server.base))
@@ -99,15 +99,15 @@ async fn free_key_gets_429_over_http() {
             "call {i}"
         );
     }
-    let refused = creator_call(&client, &server).await;
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: i64 = refused
+    let rejected = creator_call(&client, &server).await;
+    assert_eq!(rejected.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = rejected
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no numeric Retry-After in {:?}", refused.headers()));
-    let body: serde_json::Value = refused.json().await.unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|| panic!("no numeric Retry-After in {:?}", rejected.headers()));
+    let body: serde_json::Value = rejected.json().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(body["status"], "error");
     assert_eq!(body["error"], "quota_exceeded");
     assert_eq!(body["limit"], 5);
@@ -152,16 +152,16 @@ async fn two_processes_count_into_one_quota() {
                 .map(|r| r.status())
         }));
     }
-    let (mut counted, mut refused) = (0, 0);
+    let (mut counted, mut rejected) = (0, 0);
     for task in tasks {
         match task.await {
             Ok(Ok(StatusCode::UNPROCESSABLE_ENTITY)) => counted += 1,
-            Ok(Ok(StatusCode::TOO_MANY_REQUESTS)) => refused += 1,
+            Ok(Ok(StatusCode::TOO_MANY_REQUESTS)) => rejected += 1,
             other => panic!("unexpected outcome: {other:?}"),
         }
     }
     assert_eq!(counted, 20);
-    assert_eq!(refused, 10);
+    assert_eq!(rejected, 10);
 }
 
 #[test]

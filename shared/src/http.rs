@@ -130,7 +130,7 @@ impl ApiError {
                 format!("the body is larger than the limit of {limit} bytes for this route")
             }
             Self::Invalid(param) => format!("{} {}", param.field, param.message),
-            Self::QuotaExceeded(refusal) => refusal.message(),
+            Self::QuotaExceeded(rejection) => rejection.message(),
             Self::Internal => "the service failed; try again later".into(),
             other => other.to_string(),
         }
@@ -146,16 +146,17 @@ impl ApiError {
         if let Self::Invalid(param) = &self {
             body["field"] = json!(param.field);
         }
-        if let Self::QuotaExceeded(refusal) = &self {
-            body["limit"] = json!(refusal.limit);
-            body["period"] = json!(refusal.period.name());
-            body["resets_at"] = json!(crate::service::rfc3339(refusal.resets_at));
+        if let Self::QuotaExceeded(rejection) = &self {
+            body["limit"] = json!(rejection.limit);
+            body["period"] = json!(rejection.period.name());
+            body["resets_at"] = json!(crate::service::rfc3339(rejection.resets_at));
         }
         let mut response = json_response(self.status(), &body);
-        if let Self::QuotaExceeded(refusal) = &self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after));
+        if let Self::QuotaExceeded(rejection) = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(rejection.retry_after),
+            );
         }
         if let Self::MethodNotAllowed { allow } = self {
             response

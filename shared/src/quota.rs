@@ -133,8 +133,8 @@ pub struct Plans {
     pub default_tier: Tier,
 }
 
-/// Longest key id `API_KEY_TIERS` accepts. API Gateway key ids are 10
-/// characters and local ids 20.
+/// Maximum length of a key id in `API_KEY_TIERS`, in characters. API
+/// Gateway key ids have 10 characters and local ids 20.
 const MAX_KEY_ID_CHARS: usize = 128;
 
 impl Plans {
@@ -337,7 +337,7 @@ pub trait UsageCounter: Send + Sync {
     async fn usage(&self, key_id: &str, windows: &Windows) -> Result<Usage, StoreError>;
 }
 
-/// A creator call refused because its key's quota for a period is used up.
+/// A creator call rejected because its key's quota for a period is used up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuotaExceeded {
     /// Tier of the key.
@@ -348,7 +348,7 @@ pub struct QuotaExceeded {
     pub limit: u64,
     /// Unix seconds at which the period's window ends.
     pub resets_at: i64,
-    /// Whole seconds from the refusal until `resets_at`, at least 1.
+    /// Whole seconds from the rejection until `resets_at`, at least 1.
     pub retry_after: i64,
 }
 
@@ -385,7 +385,7 @@ pub async fn enforce(app: &App, key_id: &str) -> Result<(), ApiError> {
         }
         Charge::Exceeded(period) => {
             let resets_at = windows.of(period).resets_at;
-            let refusal = QuotaExceeded {
+            let rejection = QuotaExceeded {
                 tier,
                 period,
                 limit: limits.of(period),
@@ -396,11 +396,11 @@ pub async fn enforce(app: &App, key_id: &str) -> Result<(), ApiError> {
                 key_id,
                 tier = tier.name(),
                 period = period.name(),
-                limit = refusal.limit,
+                limit = rejection.limit,
                 resets_at = %rfc3339(resets_at),
                 "quota exceeded"
             );
-            Err(ApiError::QuotaExceeded(refusal))
+            Err(ApiError::QuotaExceeded(rejection))
         }
     }
 }
@@ -503,8 +503,8 @@ mod tests {
     }
 
     #[test]
-    fn refusal_message_names_limit_and_reset() {
-        let refusal = QuotaExceeded {
+    fn rejection_message_names_limit_and_reset() {
+        let rejection = QuotaExceeded {
             tier: Tier::Free,
             period: Period::Month,
             limit: 50,
@@ -512,7 +512,7 @@ mod tests {
             retry_after: 10,
         };
         assert_eq!(
-            refusal.message(),
+            rejection.message(),
             "the free plan allows 50 creator calls a month and this API key has used them; \
              the quota resets at 2026-04-01T00:00:00Z"
         );

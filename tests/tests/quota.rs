@@ -1,5 +1,5 @@
 //! Plan quotas on both stores: daily and monthly limits, their resets,
-//! refused calls left uncounted, concurrent calls at the edge of a limit,
+//! rejected calls left uncounted, concurrent calls at the edge of a limit,
 //! and keys counted apart.
 
 use link_tests::{
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 link_tests::on_both_stores!(
-    daily_limit_refuses_until_midnight,
+    daily_limit_rejects_until_midnight,
     monthly_limit_spans_days,
     concurrent_calls_stop_at_daily_limit,
     concurrent_calls_stop_at_monthly_limit,
@@ -59,7 +59,7 @@ async fn usage(app: &App, key_id: &str) -> Usage {
 async fn call(app: &App, key_id: &str) -> Option<QuotaExceeded> {
     match enforce(app, key_id).await {
         Ok(()) => None,
-        Err(ApiError::QuotaExceeded(refusal)) => Some(refusal),
+        Err(ApiError::QuotaExceeded(rejection)) => Some(rejection),
         Err(other) => panic!("counting a call failed: {other}"),
     }
 }
@@ -71,7 +71,7 @@ fn upload_request(body: Vec<u8>) -> lambda_http::Request {
         .build()
 }
 
-async fn daily_limit_refuses_until_midnight(store: Store) {
+async fn daily_limit_rejects_until_midnight(store: Store) {
     let test = app_at(store, "2026-03-10T08:00:00Z").await;
     let app = &test.app;
 
@@ -96,9 +96,9 @@ async fn daily_limit_refuses_until_midnight(store: Store) {
     );
     assert_eq!(usage(app, CREATOR).await, Usage { day: 5, month: 5 });
 
-    let refused = send(app, upload_request(multipart("six.txt", b"six", &[]))).await;
-    assert_eq!(refused.status().as_u16(), 429);
-    let body = body_json(&refused);
+    let rejected = send(app, upload_request(multipart("six.txt", b"six", &[]))).await;
+    assert_eq!(rejected.status().as_u16(), 429);
+    let body = body_json(&rejected);
     assert_eq!(body["status"], "error");
     assert_eq!(body["error"], "quota_exceeded");
     assert_eq!(body["period"], "day");
@@ -108,7 +108,7 @@ async fn daily_limit_refuses_until_midnight(store: Store) {
     assert!(message.contains("5 creator calls a day"), "{message}");
     assert!(message.contains("free plan"), "{message}");
     let retry_after = 16 * 3600;
-    assert_eq!(header(&refused, "retry-after"), retry_after.to_string());
+    assert_eq!(header(&rejected, "retry-after"), retry_after.to_string());
 
     // The quota is checked before the body is read, so a malformed request
     // gets the same 429 and does nothing either.
@@ -138,8 +138,8 @@ async fn monthly_limit_spans_days(store: Store) {
     let test = app_at(store, "2026-03-01T10:00:00Z").await;
     let app = &test.app;
     // Ten days of five calls use up the month's 50. Two more attempts a day
-    // are refused and must count nowhere. On the tenth day both limits are
-    // reached, and the refusal names the month, whose reset comes later.
+    // are rejected and must count nowhere. On the tenth day both limits are
+    // reached, and the rejection names the month, whose reset comes later.
     for day in 1..=10 {
         move_clock_to(&test, &format!("2026-03-{day:02}T10:00:00Z"));
         for _ in 0..5 {
@@ -147,35 +147,35 @@ async fn monthly_limit_spans_days(store: Store) {
         }
         let expected = if day < 10 { Period::Day } else { Period::Month };
         for _ in 0..2 {
-            let refusal = call(app, CREATOR).await;
-            assert_eq!(refusal.map(|r| r.period), Some(expected), "day {day}");
+            let rejection = call(app, CREATOR).await;
+            assert_eq!(rejection.map(|r| r.period), Some(expected), "day {day}");
         }
     }
     assert_eq!(usage(app, CREATOR).await, Usage { day: 5, month: 50 });
 
     move_clock_to(&test, "2026-03-11T10:00:00Z");
-    let refusal = call(app, CREATOR)
+    let rejection = call(app, CREATOR)
         .await
         .unwrap_or_else(|| panic!("the 51st call of the month was counted"));
-    assert_eq!(refusal.period, Period::Month);
-    assert_eq!(refusal.limit, 50);
-    assert_eq!(refusal.resets_at, unix("2026-04-01T00:00:00Z"));
+    assert_eq!(rejection.period, Period::Month);
+    assert_eq!(rejection.limit, 50);
+    assert_eq!(rejection.resets_at, unix("2026-04-01T00:00:00Z"));
     assert_eq!(
-        refusal.retry_after,
+        rejection.retry_after,
         unix("2026-04-01T00:00:00Z") - unix("2026-03-11T10:00:00Z")
     );
     assert_eq!(usage(app, CREATOR).await, Usage { day: 0, month: 50 });
 
     move_clock_to(&test, "2026-03-31T23:59:59Z");
-    let refusal = call(app, CREATOR).await;
-    assert_eq!(refusal.map(|r| r.period), Some(Period::Month));
+    let rejection = call(app, CREATOR).await;
+    assert_eq!(rejection.map(|r| r.period), Some(Period::Month));
 
     move_clock_to(&test, "2026-04-01T00:00:00Z");
     assert_eq!(call(app, CREATOR).await, None);
     assert_eq!(usage(app, CREATOR).await, Usage { day: 1, month: 1 });
 }
 
-/// Starts `count` calls of `key_id` at once and returns the refusals.
+/// Starts `count` calls of `key_id` at once and returns the rejections.
 async fn concurrent_calls(app: &App, key_id: &str, count: usize) -> Vec<Option<QuotaExceeded>> {
     let mut tasks = Vec::new();
     for _ in 0..count {
@@ -201,12 +201,12 @@ async fn concurrent_calls_stop_at_daily_limit(store: Store) {
 
     let outcomes = concurrent_calls(&app, key_id, 30).await;
     let counted = outcomes.iter().filter(|o| o.is_none()).count();
-    let refused_for_day = outcomes
+    let rejected_for_day = outcomes
         .iter()
         .filter(|o| o.as_ref().map(|r| r.period) == Some(Period::Day))
         .count();
     assert_eq!(counted, 20);
-    assert_eq!(refused_for_day, 10);
+    assert_eq!(rejected_for_day, 10);
     assert_eq!(usage(&app, key_id).await, Usage { day: 20, month: 20 });
 }
 
@@ -227,12 +227,12 @@ async fn concurrent_calls_stop_at_monthly_limit(store: Store) {
     move_clock_to(&test, "2026-06-11T09:00:00Z");
     let outcomes = concurrent_calls(app, CREATOR, 8).await;
     let counted = outcomes.iter().filter(|o| o.is_none()).count();
-    let refused_for_month = outcomes
+    let rejected_for_month = outcomes
         .iter()
         .filter(|o| o.as_ref().map(|r| r.period) == Some(Period::Month))
         .count();
     assert_eq!(counted, 3);
-    assert_eq!(refused_for_month, 5);
+    assert_eq!(rejected_for_month, 5);
     assert_eq!(usage(app, CREATOR).await, Usage { day: 3, month: 50 });
 }
 
@@ -264,9 +264,9 @@ async fn listed_tier_sets_the_limits(store: Store) {
     for _ in 0..20 {
         assert_eq!(call(app, "key-developer").await, None);
     }
-    let refusal = call(app, "key-developer").await;
-    assert_eq!(refusal.as_ref().map(|r| r.limit), Some(20));
-    assert_eq!(refusal.map(|r| r.tier), Some(Tier::Developer));
+    let rejection = call(app, "key-developer").await;
+    assert_eq!(rejection.as_ref().map(|r| r.limit), Some(20));
+    assert_eq!(rejection.map(|r| r.tier), Some(Tier::Developer));
 
     // An unlisted key gets DEFAULT_TIER, here professional with 200 a day.
     for _ in 0..21 {

@@ -114,6 +114,7 @@ impl DynamoUsage {
                 limits.of(period),
             )?);
         }
+
         let error = match request.send().await {
             Ok(_) => return Ok(None),
             Err(SdkError::ServiceError(service)) => service.into_err(),
@@ -135,6 +136,7 @@ impl DynamoUsage {
             .iter()
             .map(|reason| reason.code().unwrap_or("None"))
             .collect();
+
         if let Some(period) = periods
             .iter()
             .zip(&codes)
