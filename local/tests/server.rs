@@ -41,6 +41,7 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
         .env("PORT", port.to_string())
         .env("DATA_DIR", data_dir)
         .env("API_KEYS", API_KEY)
+        .env("DEFAULT_TIER", "enterprise")
         .env("LOG_FORMAT", "text")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null())

@@ -4,11 +4,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::adapters::{DynamoStore, EmbeddedObjects, EmbeddedStore, S3Objects};
+use crate::adapters::{
+    DynamoStore, DynamoUsage, EmbeddedObjects, EmbeddedStore, S3Objects, SqliteUsage,
+};
 use crate::config::{Backend, Config, ConfigError, KeySource};
 use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
 use crate::notify::{EventBridgeNotifier, FileNotifier, Notifier};
 use crate::ports::{AuditLog, Clock, LinkStore, ObjectStore, StoreError, SystemClock};
+use crate::quota::UsageCounter;
 use crate::token::{Keyring, KeyringError};
 
 fn fetcher_for(config: &Config) -> Fetcher {
@@ -33,6 +36,8 @@ pub struct App {
     pub audit: Arc<dyn AuditLog>,
     /// File bytes.
     pub objects: Arc<dyn ObjectStore>,
+    /// Call counters for the plan quotas.
+    pub usage: Arc<dyn UsageCounter>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
     /// Fetcher for `file_url`s on allowed hosts.
@@ -97,6 +102,7 @@ impl App {
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
         let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        let usage = Arc::new(DynamoUsage::new(dynamo.clone(), table));
         let store = Arc::new(DynamoStore::new(dynamo, table, config.audit_retention_days));
         let notifier = config.event_bus.as_ref().map(|bus| {
             Arc::new(EventBridgeNotifier::new(
@@ -109,6 +115,7 @@ impl App {
             links: store.clone(),
             audit: store,
             objects: Arc::new(S3Objects::new(s3, bucket)),
+            usage,
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
             notifier,
@@ -128,6 +135,7 @@ impl App {
             links: store.clone(),
             audit: store,
             objects: Arc::new(EmbeddedObjects::open(data_dir)?),
+            usage: Arc::new(SqliteUsage::open(data_dir)?),
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
             notifier: Some(Arc::new(FileNotifier::new(data_dir))),

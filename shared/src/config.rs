@@ -17,12 +17,15 @@
 //! | `MAX_UPLOAD_BYTES` | largest file `/upload-file` takes | 4194304 (4 MiB) |
 //! | `MAX_INLINE_DOWNLOAD_BYTES` | largest file served in the response; larger ones get a presigned S3 redirect | 4194304 (4 MiB) |
 //! | `AUDIT_RETENTION_DAYS` | how long records outlive their link | 90 |
+//! | `API_KEY_TIERS` | plan tier per API key id, `KEYID=tier,...` (see [`crate::quota`]) | none |
+//! | `DEFAULT_TIER` | tier of a key not in `API_KEY_TIERS`: `free`, `developer`, `professional` or `enterprise` | `free` |
 //!
 //! Exactly one of `SIGNING_KEYS` and `SIGNING_KEYS_SECRET_ID` is needed on
 //! AWS; the local server makes and keeps a key of its own when neither is set.
 
 use std::path::PathBuf;
 
+use crate::quota::Plans;
 use crate::secret::SecretBytes;
 
 /// Storage back end for links and bytes.
@@ -87,6 +90,8 @@ pub struct Config {
     /// EventBridge bus for notifications (`EVENT_BUS_NAME`); none are sent
     /// on AWS without it.
     pub event_bus: Option<String>,
+    /// Plan tier of each API key, which sets its call quotas.
+    pub plans: Plans,
 }
 
 /// A variable that is set but unusable.
@@ -173,6 +178,10 @@ impl Config {
             )?,
             audit_retention_days: number(&get, "AUDIT_RETENTION_DAYS", 90, 0, 36_500)?,
             event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),
+            plans: Plans::parse(
+                get("API_KEY_TIERS").as_deref(),
+                get("DEFAULT_TIER").as_deref(),
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -190,6 +199,21 @@ impl Config {
                 message: format!(
                     "{} is above MAX_EXPIRE_MINUTES ({})",
                     self.default_expire_minutes, self.max_expire_minutes
+                ),
+            });
+        }
+        // A raw key in API_KEY_TIERS would never match a key id, and would
+        // put the key into one more variable.
+        if let Some(key) = self
+            .api_keys
+            .iter()
+            .find(|key| self.plans.tiers.keys().any(|id| key.ct_eq(id.as_bytes())))
+        {
+            return Err(ConfigError {
+                name: "API_KEY_TIERS",
+                message: format!(
+                    "lists an API key itself; list its id {} instead",
+                    crate::http::api_key_id(key.expose())
                 ),
             });
         }
@@ -284,6 +308,49 @@ mod tests {
             .err()
             .map(|e| e.name);
         assert_eq!(error, Some("MAX_EXPIRE_MINUTES"));
+    }
+
+    #[test]
+    fn bad_tier_names_the_variable() {
+        let tiers = config(&[("API_KEY_TIERS", "key-1=gold")])
+            .err()
+            .map(|e| e.name);
+        assert_eq!(tiers, Some("API_KEY_TIERS"));
+        let default = config(&[("DEFAULT_TIER", "gold")]).err().map(|e| e.name);
+        assert_eq!(default, Some("DEFAULT_TIER"));
+    }
+
+    #[test]
+    fn raw_api_key_in_tiers_is_rejected() {
+        let error = config(&[
+            ("API_KEYS", "local-secret"),
+            ("API_KEY_TIERS", "local-secret=developer"),
+        ])
+        .err();
+        assert_eq!(error.as_ref().map(|e| e.name), Some("API_KEY_TIERS"));
+        let message = error.map(|e| e.message).unwrap_or_default();
+        assert!(!message.contains("local-secret"), "{message}");
+        assert!(
+            message.contains(&crate::http::api_key_id(b"local-secret")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn listed_key_id_gets_its_tier() {
+        let config = config(&[
+            ("API_KEY_TIERS", "key-0123456789abcdef=professional"),
+            ("DEFAULT_TIER", "developer"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.plans.tier_for("key-0123456789abcdef"),
+            crate::quota::Tier::Professional
+        );
+        assert_eq!(
+            config.plans.tier_for("key-ffffffffffffffff"),
+            crate::quota::Tier::Developer
+        );
     }
 
     #[test]

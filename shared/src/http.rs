@@ -10,8 +10,9 @@
 //! | 410 | the link is expired, revoked or used up |
 //! | 413 | the body is larger than one request may carry |
 //! | 415 | the body has the wrong content type |
-//! | 423 | too many wrong passwords locked the link for a while (`locked`) |
 //! | 422 | a parameter, file name or token is missing or malformed |
+//! | 423 | too many wrong passwords locked the link for a while (`locked`) |
+//! | 429 | the API key's daily or monthly quota is used up (see [`crate::quota`]) |
 //! | 500 | a store failed; the body is generic and the log has the cause |
 //!
 //! Every error body is JSON: `{"status": "error", "error": CODE, "message":
@@ -97,6 +98,9 @@ pub enum ApiError {
         /// Unix seconds when the link opens.
         at: i64,
     },
+    /// The API key's quota for a period is used up.
+    #[error("{} quota exceeded", .0.period.name())]
+    QuotaExceeded(crate::quota::QuotaExceeded),
     /// The store or another dependency failed.
     #[error("internal error")]
     Internal,
@@ -118,6 +122,7 @@ impl ApiError {
             Self::PasswordRequired | Self::WrongPassword => StatusCode::UNAUTHORIZED,
             Self::Locked { .. } => StatusCode::LOCKED,
             Self::OutsideNetwork | Self::NotYetAvailable { .. } => StatusCode::FORBIDDEN,
+            Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +144,7 @@ impl ApiError {
             Self::Locked { .. } => "locked",
             Self::OutsideNetwork => "outside_allowed_network",
             Self::NotYetAvailable { .. } => "not_yet_available",
+            Self::QuotaExceeded(_) => "quota_exceeded",
             Self::Internal => "internal_error",
         }
     }
@@ -154,6 +160,7 @@ impl ApiError {
                 format!("the body is larger than the limit of {limit} bytes for this route")
             }
             Self::Invalid(param) => format!("{} {}", param.field, param.message),
+            Self::QuotaExceeded(rejection) => rejection.message(),
             Self::Internal => "the service failed; try again later".into(),
             other => other.to_string(),
         }
@@ -174,7 +181,18 @@ impl ApiError {
             }
             _ => {}
         }
+        if let Self::QuotaExceeded(rejection) = &self {
+            body["limit"] = json!(rejection.limit);
+            body["period"] = json!(rejection.period.name());
+            body["resets_at"] = json!(crate::service::rfc3339(rejection.resets_at));
+        }
         let mut response = json_response(self.status(), &body);
+        if let Self::QuotaExceeded(rejection) = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(rejection.retry_after),
+            );
+        }
         if let Self::MethodNotAllowed { allow } = self {
             response
                 .headers_mut()
@@ -831,6 +849,17 @@ mod tests {
                 ApiError::Invalid(ParamError::new("f", "bad")),
                 422,
                 "invalid_parameter",
+            ),
+            (
+                ApiError::QuotaExceeded(crate::quota::QuotaExceeded {
+                    tier: crate::quota::Tier::Free,
+                    period: crate::quota::Period::Day,
+                    limit: 5,
+                    resets_at: 1_773_532_800,
+                    retry_after: 60,
+                }),
+                429,
+                "quota_exceeded",
             ),
             (ApiError::Internal, 500, "internal_error"),
         ];

@@ -19,6 +19,7 @@ pub mod multipart;
 pub mod notify;
 pub mod options;
 pub mod ports;
+pub mod quota;
 pub mod secret;
 pub mod service;
 pub mod telemetry;

@@ -75,6 +75,8 @@ pub fn test_config(backend: shared::config::Backend) -> Config {
     config.keys = KeySource::Missing;
     config.public_base_url = Some("https://links.example.test/v1".into());
     config.api_keys = vec![SecretBytes::new(b"local-test-key".to_vec())];
+    // Tests that are not about quotas make many creator calls.
+    config.plans.default_tier = shared::quota::Tier::Enterprise;
     config
 }
 

@@ -31,6 +31,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
     let creator = http::creator(request, &app.config)?;
+    shared::quota::enforce(app, &creator).await?;
     let link_request = parse(request)?;
 
     let created = service::create_link(app, &creator, link_request).await?;

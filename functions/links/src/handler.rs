@@ -9,7 +9,8 @@
 //! | `GET /links/{link_id}/audit?limit=&cursor=` | its audit records, newest first |
 //! | `GET /links/{link_id}/audit/export` | every record as hash-chained JSON lines |
 //!
-//! Every route needs the API key; another creator's link answers 404.
+//! Every route needs the API key and counts against its plan quota. Another
+//! creator's link gets 404.
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
@@ -71,6 +72,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         return Err(ApiError::MethodNotAllowed { allow });
     }
     let creator = http::creator(request, &app.config)?;
+    shared::quota::enforce(app, &creator).await?;
     let base = http::base_url(request, &app.config);
 
     match target {

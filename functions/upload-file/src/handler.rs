@@ -33,6 +33,7 @@ async fn respond(app: &App, request: Request) -> Result<Response<Body>, ApiError
         return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
     let creator = http::creator(&request, &app.config)?;
+    shared::quota::enforce(app, &creator).await?;
     let limit = app.config.max_upload_bytes;
     if http::body_bytes(&request).len() as u64 > limit + MULTIPART_OVERHEAD {
         return Err(ApiError::PayloadTooLarge { limit });

@@ -108,7 +108,7 @@ pub struct EmbeddedStore {
 
 /// Creates `path` and its missing parents readable by the owner only (mode
 /// 0700 on Unix), because the store contains the files being shared.
-fn create_private_dir(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_private_dir(path: &Path) -> Result<(), StoreError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -4,7 +4,11 @@
 pub mod dynamo;
 pub mod embedded;
 pub mod s3;
+pub mod usage_dynamo;
+pub mod usage_sqlite;
 
 pub use dynamo::DynamoStore;
 pub use embedded::{EmbeddedObjects, EmbeddedStore};
 pub use s3::S3Objects;
+pub use usage_dynamo::DynamoUsage;
+pub use usage_sqlite::SqliteUsage;
