@@ -289,3 +289,100 @@ async fn two_processes_never_serve_more_than_the_limit() {
         assert_eq!(denials, 25 - limit);
     }
 }
+
+/// The creator routes over real HTTP: a password link, its refusals, the
+/// listing, the audit trail and revocation, and a second key that sees none
+/// of it.
+#[tokio::test]
+async fn creator_controls_over_http() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = start(
+        &dir.path().join("store"),
+        &[("API_KEYS", &format!("{API_KEY},second-key"))],
+    );
+    let client = reqwest::Client::new();
+    let form = Form::new()
+        .part("file", Part::bytes(b"evidence".to_vec()).file_name("e.txt"))
+        .text("label", "INC-1")
+        .text("password", "correct horse battery");
+    let created: serde_json::Value = client
+        .post(format!("{}/upload-file", server.base))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("upload answer is not JSON: {e}"));
+    let (id, access_url) = (field(&created, "link_id"), field(&created, "access_url"));
+
+    let get = |url: String, key: Option<&'static str>, password: Option<&'static str>| {
+        let mut request = client.get(url);
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(password) = password {
+            request = request.header("x-link-password", password);
+        }
+        async move {
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request failed: {e}"));
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+
+    let (status, body) = get(access_url.clone(), None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("password_required"))
+    );
+    let forwarded = client
+        .get(&access_url)
+        .header("x-forwarded-for", "127.0.0.1")
+        .header("x-link-password", "not the one")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    assert_eq!(forwarded.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = get(access_url.clone(), None, Some("correct horse battery")).await;
+    assert_eq!(status, 200);
+
+    let links = format!("{}/links", server.base);
+    let (status, listed) = get(format!("{links}?label=INC-1"), Some(API_KEY), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["links"][0]["link_id"], id.as_str());
+    assert_eq!(listed["links"][0]["restrictions"]["password"], true);
+    let (status, _) = get(format!("{links}/{id}"), Some("second-key"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(format!("{links}/{id}"), None, None).await;
+    assert_eq!(status, 401);
+
+    let (status, trail) = get(format!("{links}/{id}/audit"), Some(API_KEY), None).await;
+    assert_eq!(status, 200);
+    let reasons: Vec<&str> = trail["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| e["reason"].as_str().unwrap_or("served"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reasons, ["served", "wrong_password", "password_required"]);
+    assert_eq!(trail["events"][1]["source_ip"], "127.0.0.1");
+
+    let revoked = client
+        .delete(format!("{links}/{id}"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("revoke failed: {e}"));
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let (status, body) = get(access_url, None, Some("correct horse battery")).await;
+    assert_eq!((status, body["error"].as_str()), (410, Some("revoked")));
+}

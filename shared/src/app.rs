@@ -82,6 +82,12 @@ impl App {
             }
             Backend::Embedded { data_dir } => {
                 let keys = load_keys(&config.keys, None).await?;
+                // The embedded store has no TTL sweep, so records past their
+                // retention are removed at each start.
+                let retention = i64::from(config.audit_retention_days) * 86_400;
+                EmbeddedStore::open(&data_dir)?
+                    .purge(SystemClock.now(), retention)
+                    .await?;
                 Self::embedded(config, &data_dir, keys)
             }
         }

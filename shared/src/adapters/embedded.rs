@@ -787,6 +787,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn purge_removes_only_records_past_retention() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = EmbeddedStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let old = link(1);
+        let mut recent = link(1);
+        recent.expires_at = 10_000;
+        for (candidate, retain_until) in [(&old, 150), (&recent, 20_000)] {
+            store
+                .insert(candidate)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let event = AuditEvent {
+                link_id: candidate.id.clone(),
+                at_ms: 0,
+                action: AuditAction::View,
+                reason: None,
+                source_ip: "192.0.2.1".into(),
+                user_agent: String::new(),
+                token_fingerprint: "0123456789abcdef".into(),
+                retain_until,
+            };
+            store.record(&event).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+
+        // The old link expired at 100 and is kept 50 seconds; now is 200.
+        store.purge(200, 50).await.unwrap_or_else(|e| panic!("{e}"));
+
+        let gone = store.get(&old.id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(gone.is_none());
+        let kept = store
+            .get(&recent.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(kept.is_some());
+        let old_events = store.list(&old.id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(old_events.is_empty());
+        let recent_events = store
+            .list(&recent.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recent_events.len(), 1);
+    }
+
+    #[tokio::test]
     async fn wrong_name_is_refused_without_counting() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = EmbeddedStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
