@@ -182,6 +182,7 @@ pub fn link_json(app: &App, link: &Link, base: Option<&str>) -> Value {
         "content_type": link.content_type,
         "sha256": link.sha256,
         "label": link.label,
+        "recipient": link.policy.recipient,
         "state": state,
         "created_at": rfc3339(link.created_at),
         "expires_at": rfc3339(link.expires_at),

@@ -44,10 +44,10 @@ impl fmt::Debug for Password {
     }
 }
 
-/// One recipient link asked for: its label and download limit.
+/// One recipient link asked for: its recipient's name and download limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecipientRequest {
-    /// Label of this recipient's link.
+    /// Name of the recipient, sent as the entry's `label`.
     pub label: Option<String>,
     /// Downloads for this recipient; the request's limit when absent.
     pub max_downloads: Option<i64>,
@@ -70,11 +70,11 @@ pub struct LinkOptions {
     pub recipients: Vec<RecipientRequest>,
 }
 
-/// One link to make, with its label and limit.
+/// One link to make, with its recipient's name and limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkPlan {
-    /// The link's label.
-    pub label: Option<String>,
+    /// The recipient's name, when the request listed recipients.
+    pub recipient: Option<String>,
     /// The link's download limit.
     pub limit: DownloadLimit,
 }
@@ -83,6 +83,8 @@ pub struct LinkPlan {
 /// one plan per link.
 #[derive(Clone, Debug)]
 pub struct Prepared {
+    /// Label of every link made.
+    pub label: Option<String>,
     /// Restrictions of every link made.
     pub policy: Policy,
     /// The links to make; at least one.
@@ -187,10 +189,11 @@ impl LinkOptions {
             allowed_cidrs: parse_cidrs(&self.allowed_cidrs)?,
             not_before,
             notify: self.notify,
+            recipient: None,
         };
         let plans = if self.recipients.is_empty() {
             vec![LinkPlan {
-                label,
+                recipient: None,
                 limit: default_limit,
             }]
         } else {
@@ -198,12 +201,14 @@ impl LinkOptions {
                 .into_iter()
                 .map(|recipient| {
                     Ok(LinkPlan {
-                        label: match recipient.label.as_deref() {
-                            Some(text) => Some(parse_label(text).map_err(|e| {
+                        recipient: recipient
+                            .label
+                            .as_deref()
+                            .map(parse_label)
+                            .transpose()
+                            .map_err(|e| {
                                 ParamError::new("recipients", format!("label {}", e.message))
-                            })?),
-                            None => label.clone(),
-                        },
+                            })?,
                         limit: match recipient.max_downloads {
                             Some(value) => {
                                 DownloadLimit::new(value, max_downloads).map_err(|e| {
@@ -219,7 +224,14 @@ impl LinkOptions {
                 })
                 .collect::<Result<Vec<_>, ParamError>>()?
         };
-        Ok((Prepared { policy, plans }, self.password))
+        Ok((
+            Prepared {
+                label,
+                policy,
+                plans,
+            },
+            self.password,
+        ))
     }
 }
 
@@ -299,15 +311,16 @@ mod tests {
         let Ok((prepared, _)) = options.prepare(1_000, limit(1), 100) else {
             panic!("options were refused");
         };
+        assert_eq!(prepared.label.as_deref(), Some("INC-1"));
         assert_eq!(
             prepared.plans,
             vec![
                 LinkPlan {
-                    label: Some("legal".into()),
+                    recipient: Some("legal".into()),
                     limit: limit(3)
                 },
                 LinkPlan {
-                    label: Some("INC-1".into()),
+                    recipient: None,
                     limit: limit(1)
                 },
             ]

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::App;
 use crate::domain::{
     Activity, AuditAction, AuditEvent, Denial, DownloadLimit, ExpireMinutes, FileName, Link,
-    LinkId, LinkState, ParamError, content_type_for, hash_password, served_content_type,
+    LinkId, LinkState, ParamError, Policy, content_type_for, hash_password, served_content_type,
     verify_password,
 };
 use crate::file_url::parse_file_url;
@@ -89,6 +89,7 @@ pub fn created_json(created: &Created, base: &str) -> serde_json::Value {
             "token": token.expose(),
             "access_url": format!("{base}/access/{}", token.expose()),
             "label": link.label,
+            "recipient": link.policy.recipient,
             "max_downloads": link.max_downloads,
         })
     };
@@ -132,6 +133,28 @@ pub fn rfc3339(seconds: i64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
+}
+
+/// Prefixes of the product's bucket under which each file belongs to the
+/// creator of the link whose id is the next path segment.
+const LINKED_PREFIXES: [&str; 3] = ["uploads/", "fetched/", "pending/"];
+
+/// Returns whether `creator` may link the object `key` of the product's own
+/// bucket. A file stored for a link belongs to that link's creator, so
+/// another creator who learns its key (from a recipient's view of the link,
+/// say) cannot make fresh links to it, also after its links were revoked.
+/// Other keys are objects an operator put into the bucket.
+async fn owns_key(app: &App, creator: &str, key: &str) -> Result<bool, ApiError> {
+    for prefix in LINKED_PREFIXES {
+        if let Some(rest) = key.strip_prefix(prefix) {
+            let Some(id) = rest.split('/').next().and_then(LinkId::parse) else {
+                return Ok(false);
+            };
+            let owner = app.links.get(&id).await?.map(|link| link.creator);
+            return Ok(owner.as_deref() == Some(creator));
+        }
+    }
+    Ok(true)
 }
 
 /// Everything checked about a new link before any store is touched.
@@ -200,6 +223,7 @@ async fn issue_links(
     }
     let mut issued: Vec<Issued> = Vec::new();
     let mut first_id = Some(first_id);
+    let label = plan.prepared.label;
     for link_plan in plan.prepared.plans {
         let link = Link {
             id: first_id.take().unwrap_or_else(LinkId::generate),
@@ -214,8 +238,11 @@ async fn issue_links(
             max_downloads: link_plan.limit.get(),
             downloads: 0,
             revoked: false,
-            label: link_plan.label,
-            policy: policy.clone(),
+            label: label.clone(),
+            policy: Policy {
+                recipient: link_plan.recipient,
+                ..policy.clone()
+            },
             activity: Activity::default(),
         };
         let stored = match sign(app, &link) {
@@ -292,6 +319,10 @@ pub async fn create_link(
     let file_name = FileName::parse(name_source)
         .map_err(|e| ParamError::new(field, format!("does not give a usable file name: {e}")))?;
 
+    if location.bucket == app.objects.bucket() && !owns_key(app, creator, &location.key).await? {
+        tracing::warn!(creator, "denied: file_url names a file of another creator");
+        return Err(ParamError::new("file_url", "names no existing object").into());
+    }
     let info = app
         .objects
         .describe(&location.bucket, &location.key)
@@ -545,15 +576,18 @@ async fn check_restrictions(
         .links
         .record_password_failure(&link.id, now)
         .await?;
-    seen.record(AuditAction::Denied, Some("wrong_password"))
-        .await;
     if activity.locked_until > now {
+        // This wrong password is the one that locked the link.
+        seen.record(AuditAction::Denied, Some("wrong_password_locked"))
+            .await;
         tracing::warn!(link_id = %link.id, source_ip = %seen.caller.source_ip,
             "link locked after repeated wrong passwords");
         return Err(ApiError::Locked {
             until: activity.locked_until,
         });
     }
+    seen.record(AuditAction::Denied, Some("wrong_password"))
+        .await;
     Err(ApiError::WrongPassword)
 }
 

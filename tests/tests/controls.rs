@@ -24,6 +24,7 @@ link_tests::on_both_stores!(
     recipients_get_separate_links,
     bad_restrictions_are_unprocessable,
     notifications_announce_first_open_and_used_up,
+    another_creators_file_cannot_be_linked,
 );
 
 const OTHER_CREATOR: &str = "other-key-id";
@@ -161,6 +162,13 @@ async fn listing_pages_newest_first_and_filters(store: Store) {
         assert_eq!(response.status(), 422, "{query}={value}");
         assert_eq!(body_json(&response)["field"], query);
     }
+    let request = Call::new("GET", "/links")
+        .creator()
+        .query("lable", "INC-1")
+        .build();
+    let typo = send(&test.app, request).await;
+    assert_eq!(typo.status(), 422);
+    assert_eq!(body_json(&typo)["field"], "query");
     // A cursor this service never made is refused, not followed.
     let forged = shared::manage::encode_cursor("000000000001#ffffffffffffffffffffffffffffffff#x");
     let request = Call::new("GET", "/links")
@@ -390,6 +398,13 @@ async fn audit_trail_pages_newest_first_and_exports_a_chain(store: Store) {
         verify_chain(&export),
         Ok(header(&response, "x-audit-chain-head"))
     );
+    for forged in ["-1", "0", "1000", "abc"] {
+        let request = Call::new("GET", format!("/links/{id}/audit"))
+            .creator()
+            .query("cursor", &shared::manage::encode_cursor(forged))
+            .build();
+        assert_eq!(send(&test.app, request).await.status(), 422, "{forged}");
+    }
     let tampered = export.replacen("MailScanner/2", "Innocent/1", 1);
     assert_eq!(verify_chain(&tampered), Err(1));
 }
@@ -459,10 +474,14 @@ async fn password_is_required_checked_and_locks(store: Store) {
         &format!("/links/{}/audit?limit=200", text(&created, "link_id")),
     )
     .await;
-    let wrong = trail["events"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["reason"] == "wrong_password").count());
-    assert_eq!(wrong, Some(6));
+    let count = |reason: &str| {
+        trail["events"]
+            .as_array()
+            .map(|e| e.iter().filter(|e| e["reason"] == reason).count())
+    };
+    assert_eq!(count("wrong_password"), Some(5));
+    assert_eq!(count("wrong_password_locked"), Some(1));
+    assert_eq!(count("locked"), Some(2));
     assert!(!trail.to_string().contains("correct horse"));
 }
 
@@ -531,9 +550,11 @@ async fn recipients_get_separate_links(store: Store) {
         .unwrap_or_default();
     assert_eq!(recipients.len(), 2);
     assert_eq!(recipients[0]["token"], created["token"]);
-    assert_eq!(recipients[0]["label"], "legal");
+    assert_eq!(recipients[0]["recipient"], "legal");
+    assert_eq!(recipients[0]["label"], "INC-9");
     assert_eq!(recipients[0]["max_downloads"], 2);
-    assert_eq!(recipients[1]["label"], "auditor");
+    assert_eq!(recipients[1]["recipient"], "auditor");
+    assert_eq!(recipients[1]["label"], "INC-9");
     assert_eq!(recipients[1]["max_downloads"], 1);
     assert_ne!(recipients[0]["link_id"], recipients[1]["link_id"]);
 
@@ -567,6 +588,12 @@ async fn recipients_get_separate_links(store: Store) {
 
     let (_, trail) = creator_get(&test, &format!("/links/{auditor_id}/audit")).await;
     assert_eq!(trail["events"].as_array().map(Vec::len), Some(1));
+
+    // The request's label groups every recipient link.
+    let (_, listed) = creator_get(&test, "/links?label=INC-9").await;
+    assert_eq!(listed["links"].as_array().map(Vec::len), Some(2));
+    let (_, shown) = creator_get(&test, &format!("/links/{auditor_id}")).await;
+    assert_eq!(shown["recipient"], "auditor");
 }
 
 async fn bad_restrictions_are_unprocessable(store: Store) {
@@ -696,4 +723,36 @@ async fn eventbridge_notifier_puts_events_on_the_emulator() {
     let missing = EventBridgeNotifier::new(client, "no-such-bus-anywhere");
     let refused = missing.send(Kind::UsedUp, &notice).await;
     assert!(refused.is_err(), "a bus that does not exist must fail");
+}
+
+/// A recipient's view shows a link's id and file name, from which the
+/// upload's `file_url` can be rebuilt. Another creator who does so gets the
+/// same 422 as for a missing object, also after the owner revoked every
+/// link; the owner may still make new links.
+async fn another_creators_file_cannot_be_linked(store: Store) {
+    let test = TestApp::new(store).await;
+    let uploaded = upload(&test.app, "secret.txt", b"owner only", &[]).await;
+    let file_url = text(&uploaded, "file_url");
+    let request = Call::new("POST", "/links/revoke")
+        .creator()
+        .json(&json!({"all": true}))
+        .build();
+    assert_eq!(send(&test.app, request).await.status(), 200);
+
+    let body = json!({"file_url": file_url, "expire_minutes": 60});
+    let stolen = send(
+        &test.app,
+        Call::new("POST", "/generate-link")
+            .creator_id(OTHER_CREATOR)
+            .json(&body)
+            .build(),
+    )
+    .await;
+    let refusal = body_json(&stolen);
+    assert_eq!(stolen.status(), 422, "{refusal}");
+    assert_eq!(refusal["field"], "file_url");
+    assert_eq!(refusal["message"], "file_url names no existing object");
+
+    let again = generate(&test, &file_url, json!({})).await;
+    assert_eq!(again["filename"], "secret.txt");
 }

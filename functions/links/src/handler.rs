@@ -73,6 +73,26 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
     }
     let creator = http::creator(request, &app.config)?;
     shared::quota::enforce(app, &creator).await?;
+    let accepted: &[&str] = match target {
+        Route::List => &["label", "state", "cursor", "limit"],
+        Route::Audit(_) => &["cursor", "limit"],
+        _ => &[],
+    };
+    if let Some(unknown) = request.query_string_parameters_ref().and_then(|q| {
+        q.iter()
+            .map(|(name, _)| name)
+            .find(|n| !accepted.contains(n))
+    }) {
+        let shown: String = unknown.chars().take(64).collect();
+        return Err(ParamError::new(
+            "query",
+            format!(
+                "has an unknown parameter {shown:?}; accepted: {}",
+                accepted.join(", ")
+            ),
+        )
+        .into());
+    }
     let base = http::base_url(request, &app.config);
 
     match target {

@@ -504,7 +504,20 @@ impl AuditLog for EmbeddedStore {
                 .map_err(|_| StoreError::new("sqlite page audit", BadCursor))?,
             None => i64::MAX,
         };
+        let checked = before != i64::MAX;
         self.with("sqlite page audit", move |c| {
+            // A cursor is the sequence number of a record of this link;
+            // any other number was not made here.
+            if checked {
+                let known: bool = c.query_row(
+                    "SELECT COUNT(*) > 0 FROM audit WHERE link_id = ?1 AND seq = ?2",
+                    params![link_id.as_str(), before],
+                    |row| row.get(0),
+                )?;
+                if !known {
+                    return Ok(None);
+                }
+            }
             let mut statement = c.prepare(&format!(
                 "SELECT {AUDIT_COLUMNS}, seq FROM audit WHERE link_id = ?1 AND seq < ?2 \
                  ORDER BY seq DESC LIMIT ?3"
@@ -520,12 +533,13 @@ impl AuditLog for EmbeddedStore {
             } else {
                 None
             };
-            Ok(Page {
+            Ok(Some(Page {
                 items: rows.into_iter().map(|(event, _)| event).collect(),
                 next,
-            })
+            }))
         })
-        .await
+        .await?
+        .ok_or_else(|| StoreError::new("sqlite page audit", BadCursor))
     }
 }
 

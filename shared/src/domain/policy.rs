@@ -41,6 +41,9 @@ pub struct Policy {
     /// Whether the first opening and the last download are announced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify: bool,
+    /// Name of the recipient, for one of several links to the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl Policy {
@@ -130,9 +133,23 @@ pub fn parse_cidrs(values: &[String]) -> Result<Vec<String>, ParamError> {
                         format!("{trimmed:?} is not a CIDR range such as 203.0.113.0/24"),
                     )
                 })?;
-            Ok(net.trunc().to_string())
+            Ok(unmap(net.trunc()).to_string())
         })
         .collect()
+}
+
+/// Turns an IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) into the IPv4
+/// range it covers, since source addresses are compared in IPv4 form.
+fn unmap(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// Failure to hash a password.
@@ -230,6 +247,11 @@ mod tests {
         assert_eq!(
             parsed,
             Ok(vec!["10.0.0.0/8".to_owned(), "2001:db8::1/128".to_owned()])
+        );
+        let mapped = parse_cidrs(&["::ffff:127.0.0.1/128".into(), "::ffff:10.0.0.0/104".into()]);
+        assert_eq!(
+            mapped,
+            Ok(vec!["127.0.0.1/32".to_owned(), "10.0.0.0/8".to_owned()])
         );
         for bad in ["10.0.0.0/33", "example.com", "", "10.0.0.0/8/8"] {
             assert!(parse_cidrs(&[bad.to_owned()]).is_err(), "{bad}");
