@@ -10,7 +10,7 @@ use crate::LinkOptions;
 use crate::api::{Api, Reply};
 use crate::failure::{BROKEN_CHAIN, Failure, USAGE};
 
-/// Where and how results are printed.
+/// Output mode of a command.
 pub struct Output {
     /// Print the server's JSON unchanged.
     pub json: bool,
@@ -364,7 +364,7 @@ fn path_segment(id: &str) -> Result<&str, Failure> {
     }
 }
 
-/// A JSON value as plain text: strings without quotes, null as `-`.
+/// Formats a JSON value as plain text: strings without quotes, null as `-`.
 fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),

@@ -1,10 +1,10 @@
 //! Exit codes and the errors that carry them.
 //!
 //! The codes are part of the command's interface, so scripts can rely on
-//! them: 0 success, 2 usage or local setup (bad flag, no API key, unreadable
-//! file), 3 not found (404), 4 refused (401, 403, 410, 423), 5 quota used up
-//! (429), 6 other invalid input (any other 4xx), 7 server or network error,
-//! 8 an audit export whose hash chain does not verify.
+//! them. 0 is success and 2 a usage or local set-up error (a bad flag, no API
+//! key, an unreadable file). 3 is not found (404), 4 refused (401, 403, 410,
+//! 423), 5 quota used up (429) and 6 any other 4xx. 7 is a server or network
+//! error, and 8 an audit export whose hash chain does not verify.
 
 use serde_json::Value;
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::failure::{Failure, USAGE};
 
-/// Where to send requests, and the key to send with them.
+/// Connection settings: the API's base URL and the API key.
 pub struct Settings {
     /// Base URL of the API, without a trailing slash.
     pub api_url: String,
@@ -90,7 +90,7 @@ pub fn resolve(
 
 /// Returns `$XDG_CONFIG_HOME/linkctl/config.toml`, or
 /// `$HOME/.config/linkctl/config.toml` when `XDG_CONFIG_HOME` is unset or
-/// not absolute, as the XDG base directory specification says.
+/// not absolute, as the XDG Base Directory Specification defines.
 fn config_path(env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let base = env("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -131,7 +131,7 @@ fn read_key_file(path: &Path) -> Result<String, Failure> {
         .map_err(|e| Failure::new(USAGE, format!("cannot read {}: {e}", path.display())))
 }
 
-/// Rejects a file that holds a key when group or others may read it.
+/// Rejects a file that contains a key when group or others may read it.
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt;

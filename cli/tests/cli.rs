@@ -64,7 +64,7 @@ fn start_server() -> Server {
     }
 }
 
-/// A `linkctl` command with a clean environment: the server's URL and, when
+/// Builds a `linkctl` command with a clean environment: the server's URL and, when
 /// `key` is set, the API key in `LINK_API_KEY`. `HOME` points at an empty
 /// folder so no real config file is read.
 fn linkctl(server: &Server, home: &Path, key: Option<&str>, args: &[&str]) -> Command {
@@ -358,7 +358,7 @@ fn used_up_link_is_refused() {
 }
 
 /// The key travels in the environment: the running child's argv never
-/// holds it, and a password goes in through stdin.
+/// contains it, and a password goes in through stdin.
 #[cfg(target_os = "linux")]
 #[test]
 fn key_stays_out_of_argv() {
