@@ -41,8 +41,8 @@ def operation(environ):
         return f"dynamodb {target.rpartition('.')[2] or 'unknown'}"
     if service == "s3":
         parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
-        what = "object" if len(parts) > 1 else "bucket"
-        return f"s3 {environ.get('REQUEST_METHOD', '?')} {what}"
+        resource = "object" if len(parts) > 1 else "bucket"
+        return f"s3 {environ.get('REQUEST_METHOD', '?')} {resource}"
     return f"{service} {environ.get('REQUEST_METHOD', '?')}"
 
 

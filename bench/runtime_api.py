@@ -74,13 +74,13 @@ class Session:
     def invoke(self, event, timeout=30.0):
         """Queues one event and waits for its response or error.
 
-        Returns (kind, body bytes, seconds from queueing to the answer).
+        Returns (kind, body bytes, seconds from queueing to the response).
         """
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         self.events.put((request_id, event))
         if not self.wait_for(lambda: request_id in self.results, timeout):
-            raise TimeoutError(f"no answer to invocation {request_id} within {timeout} s")
+            raise TimeoutError(f"no response or error for invocation {request_id} within {timeout} s")
         kind, body, finished = self.results.pop(request_id)
         return kind, body, finished - started
 
@@ -97,6 +97,13 @@ class Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.session = Session()
         self.accepted_at = {}
+
+    def handle_error(self, request, client_address):
+        # A function process that is stopped drops its connections; that is
+        # expected and not worth a traceback.
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     def get_request(self):
         connection, address = super().get_request()
@@ -252,9 +259,18 @@ def function_env(server):
     return env
 
 
-def spawn(server, binary, cpu_limit=None, log=subprocess.DEVNULL):
-    """Starts `binary` against a fresh session and returns (process, start time)."""
-    server.session = Session()
+def start_server():
+    server = Server()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def spawn(binary, cpu_limit=None, log=subprocess.DEVNULL):
+    """Starts `binary` against a Runtime API of its own, on a new port, so
+    that no late request of an earlier process can take its events.
+
+    Returns (server, process, start time)."""
+    server = start_server()
     env = function_env(server)
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -265,7 +281,7 @@ def spawn(server, binary, cpu_limit=None, log=subprocess.DEVNULL):
         stderr=log,
         preexec_fn=cpu_limit.join if cpu_limit else None,
     )
-    return process, started
+    return server, process, started
 
 
 def cpu_ms(pid):
@@ -285,6 +301,8 @@ def stop(server, process):
     process.kill()
     process.wait()
     server.session.close()
+    server.shutdown()
+    server.server_close()
 
 
 def aws_request_count(url):
@@ -315,11 +333,11 @@ def parse_spec(spec):
     return name, binary, event
 
 
-def measure_start(server, name, binary, event, args, cpu_limit):
+def measure_start(name, binary, event, args, cpu_limit):
     session_timeout = 30.0
     before = aws_request_count(args.count_url)
     throttled_before = cpu_limit.throttled() if cpu_limit else None
-    process, started = spawn(server, binary, cpu_limit)
+    server, process, started = spawn(binary, cpu_limit)
     session = server.session
     try:
         ready = session.wait_for(
@@ -344,7 +362,7 @@ def measure_start(server, name, binary, event, args, cpu_limit):
             for _ in range(args.warm):
                 kind, body, seconds = session.invoke(event)
                 if status_of(kind, body) != result["first_status"]:
-                    raise RuntimeError(f"{name}: warm invocation answered {kind} {body[:200]!r}")
+                    raise RuntimeError(f"{name}: warm invocation returned {kind} {body[:200]!r}")
                 warm.append(seconds * 1000)
             if warm:
                 result["warm_ms"] = warm
@@ -370,19 +388,16 @@ def summarize(values):
 
 def run_init(args):
     binaries = [parse_spec(spec) for spec in args.binaries]
-    server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     cpu_limit = CpuLimit(args.cpu_percent) if args.cpu_percent else None
     runs = {name: [] for name, _, _ in binaries}
     try:
         # One unmeasured start each, so the binaries are in the page cache.
         for name, binary, event in binaries:
-            measure_start(server, name, binary, event, args, cpu_limit)
+            measure_start(name, binary, event, args, cpu_limit)
         for _ in range(args.runs):
             for name, binary, event in binaries:
-                runs[name].append(measure_start(server, name, binary, event, args, cpu_limit))
+                runs[name].append(measure_start(name, binary, event, args, cpu_limit))
     finally:
-        server.shutdown()
         if cpu_limit:
             cpu_limit.remove()
     out = {
@@ -415,34 +430,29 @@ def aws_counts(url):
 
 def run_calls(args):
     """Counts the AWS requests of one warm invocation of each function."""
-    server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     out = {}
-    try:
-        for spec in args.binaries:
-            name, binary, event = parse_spec(spec)
-            process, _ = spawn(server, binary)
-            session = server.session
-            try:
-                if not session.wait_for(lambda: session.first_next_at is not None, 30.0):
-                    raise RuntimeError(f"{name}: did not start (exit: {process.poll()})")
-                # The first request may make one-time calls (credentials,
-                # connections); only the second is counted.
-                session.invoke(event)
-                before = aws_counts(args.count_url)
-                kind, body, _ = session.invoke(event)
-                after = aws_counts(args.count_url)
-                if status_of(kind, body) != 200:
-                    raise RuntimeError(f"{name}: answered {kind} {body[:300]!r}")
-            finally:
-                stop(server, process)
-            out[name] = {
-                key: after[key] - before.get(key, 0)
-                for key in after
-                if after[key] != before.get(key, 0)
-            }
-    finally:
-        server.shutdown()
+    for spec in args.binaries:
+        name, binary, event = parse_spec(spec)
+        server, process, _ = spawn(binary)
+        session = server.session
+        try:
+            if not session.wait_for(lambda: session.first_next_at is not None, 30.0):
+                raise RuntimeError(f"{name}: did not start (exit: {process.poll()})")
+            # The first request may make one-time calls (credentials,
+            # connections); only the second is counted.
+            session.invoke(event)
+            before = aws_counts(args.count_url)
+            kind, body, _ = session.invoke(event)
+            after = aws_counts(args.count_url)
+            if status_of(kind, body) != 200:
+                raise RuntimeError(f"{name}: returned {kind} {body[:300]!r}")
+        finally:
+            stop(server, process)
+        out[name] = {
+            key: after[key] - before.get(key, 0)
+            for key in after
+            if after[key] != before.get(key, 0)
+        }
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)
 
@@ -461,9 +471,7 @@ def run_soak(args):
     name, binary = args.binary.split("=", 1)
     with open(args.event, "rb") as f:
         event = f.read()
-    server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    process, _ = spawn(server, binary)
+    server, process, _ = spawn(binary)
     session = server.session
     samples = []
     failures = 0
@@ -478,13 +486,12 @@ def run_soak(args):
             if status_of(kind, body) != 200:
                 failures += 1
                 if failures == 1:
-                    print(f"{name}: invocation {i} answered {kind} {body[:300]!r}",
+                    print(f"{name}: invocation {i} returned {kind} {body[:300]!r}",
                           file=sys.stderr)
             if i % args.sample_every == 0:
                 samples.append({"invocations": i, **memory_kib(process.pid)})
     finally:
         stop(server, process)
-        server.shutdown()
 
     def rss_at(invocations):
         return next(s["VmRSS"] for s in samples if s["invocations"] == invocations)

@@ -210,8 +210,8 @@ pub fn config_from(pairs: &[(&str, &str)]) -> Result<Config, BenchError> {
     Ok(Config::from_lookup(|name| map.get(name).cloned())?)
 }
 
-/// An S3 client with fake static credentials and no endpoint override.
-/// Presigning with it is local computation; it is never used to send.
+/// Builds an S3 client with fake static credentials and no endpoint
+/// override. Presigning with it is local computation, and it never sends.
 pub fn offline_s3_client() -> aws_sdk_s3::Client {
     let credentials = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench");
     let config = aws_sdk_s3::config::Builder::new()
@@ -234,12 +234,12 @@ pub struct BenchApp {
     pub file_name: String,
 }
 
-/// Where the bytes of a benchmark download come from.
+/// Delivery of the bytes of a benchmark download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bytes1KiB {
     /// Served from memory in the response body.
     Inline,
-    /// Answered with a redirect to a URL that aws-sdk-s3 presigns.
+    /// A redirect to a URL that aws-sdk-s3 presigns.
     Presigned,
 }
 

@@ -1,10 +1,10 @@
 -- wrk script for script/bench: requests the paths listed in the file
--- $WRK_PATHS, one per line, each thread taking every $WRK_THREADS-th line.
--- A thread that has answered every one of its paths stops, so that one-time
--- download links are each requested once; a thread keeps a margin of
--- $WRK_MARGIN paths unused for the requests still in flight when it stops.
--- The paths of a file of repeatable requests (one /access path, say) are
--- requested in turn until the run's duration ends.
+-- $WRK_PATHS, one per line, in turn until the run's duration ends.
+-- With WRK_ONCE=1 (one-time download links), each of the $WRK_THREADS
+-- threads takes every $WRK_THREADS-th line, so that no path is requested
+-- twice, and stops once it has received responses to all but $WRK_MARGIN
+-- of them: the
+-- margin is left for the requests still in flight when it stops.
 -- done() prints one JSON line with the counts and latency percentiles.
 
 local thread_count = 0
@@ -21,7 +21,7 @@ function init(args)
    paths = {}
    local line_number = 0
    for line in io.lines(os.getenv("WRK_PATHS")) do
-      if line_number % threads == id then
+      if not once or line_number % threads == id then
          paths[#paths + 1] = line
       end
       line_number = line_number + 1

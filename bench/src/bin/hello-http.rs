@@ -1,5 +1,5 @@
 //! A bare HTTP server on the same stack as `local-server` (tokio, hyper 1,
-//! HTTP/1.1 on 127.0.0.1), answering every request with `hello`. It is the
+//! HTTP/1.1 on 127.0.0.1) that responds `hello` to every request. It is the
 //! ceiling for the local API's throughput figures.
 //!
 //! Usage: `PORT=8080 hello-http`.
@@ -20,7 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "set PORT to the port to listen on")?
         .parse()
         .map_err(|_| "PORT is not a port number")?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {

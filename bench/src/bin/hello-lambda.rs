@@ -1,5 +1,5 @@
-//! The smallest `lambda_runtime` function: answers every event with a
-//! fixed API Gateway response. `script/bench` compares the functions' start
+//! The smallest `lambda_runtime` function: it returns a fixed API Gateway
+//! response for every event. `script/bench` compares the functions' start
 //! time with this one's, built in the same run with the same profile.
 
 use lambda_http::lambda_runtime::{self, Error, LambdaEvent, service_fn};

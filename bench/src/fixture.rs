@@ -2,13 +2,13 @@
 //! `create_link`, and writes one `TOKEN<TAB>FILE_NAME` line per link.
 //!
 //! ```text
-//! fixture embedded DATA_DIR COUNT MAX_DOWNLOADS OUT_FILE
-//! fixture aws TABLE BUCKET COUNT MAX_DOWNLOADS OUT_FILE
+//! link-bench fixture embedded DATA_DIR COUNT MAX_DOWNLOADS OUT_FILE
+//! link-bench fixture aws TABLE BUCKET COUNT MAX_DOWNLOADS OUT_FILE
 //! ```
 //!
 //! Each link points at one 1 KiB text file, `bench/report.txt`, stored first.
-//! The `aws` form creates the table and the bucket when they are missing; it
-//! reads the endpoint and the fake credentials from the standard AWS
+//! The `aws` form creates the table and the bucket when they are missing.
+//! It reads the endpoint and the fake credentials from the standard AWS
 //! variables, which `script/bench` points at the emulator on 127.0.0.1.
 
 use std::io::Write;
@@ -71,10 +71,12 @@ async fn create_links(app: &App, count: u64, max_downloads: i64) -> Result<Strin
     Ok(lines)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), BenchError> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+/// Runs the fixture command with the arguments that follow `fixture`.
+///
+/// # Errors
+///
+/// Fails on bad arguments, or when the store or a link cannot be created.
+pub async fn run(args: &[&str]) -> Result<(), BenchError> {
     let (pairs, rest) = match args[..] {
         ["embedded", data_dir, ref rest @ ..] => (vec![("DATA_DIR", data_dir)], rest),
         ["aws", table, bucket, ref rest @ ..] => {
@@ -95,7 +97,7 @@ async fn main() -> Result<(), BenchError> {
 }
 
 fn usage() -> BenchError {
-    "usage: fixture embedded DATA_DIR COUNT MAX_DOWNLOADS OUT_FILE | \
-     fixture aws TABLE BUCKET COUNT MAX_DOWNLOADS OUT_FILE"
+    "usage: link-bench fixture embedded DATA_DIR COUNT MAX_DOWNLOADS OUT_FILE | \
+     link-bench fixture aws TABLE BUCKET COUNT MAX_DOWNLOADS OUT_FILE"
         .into()
 }

@@ -1,15 +1,16 @@
 //! CPU time of the `/access` and `/files` handlers per request, with the
 //! store in memory, so that no I/O is measured.
 //!
-//! ```text
-//! handler-cpu criterion [SECONDS]   criterion statistics for every case
-//! handler-cpu loop CASE COUNT       runs CASE COUNT times, for callgrind
-//! ```
+//! `link-bench criterion [SECONDS]` prints criterion statistics for every
+//! case; `link-bench loop CASE COUNT` runs one case COUNT times, for
+//! callgrind.
 //!
 //! Cases: `access` (the whole `/access` handler), `files-inline` (a counted
 //! 1 KiB download served in the body), `files-presigned` (a counted download
-//! answered with a presigned S3 redirect), `presign` (aws-sdk-s3 presigning
-//! alone) and `token-verify` (the JWT check alone). Each handler case parses
+//! that returns a presigned S3 redirect), `presign` (aws-sdk-s3 presigning
+//! alone), two parts of a presign, `presign-endpoint` (S3 endpoint rule
+//! resolution) and `presign-sigv4` (SigV4 query signing with aws-sigv4), and
+//! `token-verify` (the JWT check alone). Each handler case parses
 //! its API Gateway event outside the timed part, as `lambda_http` does
 //! before the handler runs.
 //!
@@ -20,18 +21,21 @@
 use std::io::Write;
 use std::time::Duration;
 
+use aws_sdk_s3::config::endpoint::ResolveEndpoint;
 use criterion::{BatchSize, Criterion};
 use link_bench::{BenchApp, BenchError, Bytes1KiB, access_event, bench_app, files_event};
 use shared::domain::ObjectRef;
-use shared::ports::{Clock, ObjectStore, SystemClock};
+use shared::ports::{Clock, SystemClock};
 use tokio::runtime::Runtime;
 
 /// Every case, in the order they are reported.
-const CASES: [&str; 5] = [
+const CASES: [&str; 7] = [
     "access",
     "files-inline",
     "files-presigned",
     "presign",
+    "presign-endpoint",
+    "presign-sigv4",
     "token-verify",
 ];
 
@@ -47,6 +51,8 @@ enum Kind {
     Access,
     Files,
     Presign,
+    PresignEndpoint,
+    PresignSigv4,
     TokenVerify,
 }
 
@@ -62,6 +68,8 @@ fn prepare(runtime: &Runtime, name: &str) -> Result<Case, BenchError> {
                 Kind::Files
             },
         ),
+        "presign-endpoint" => (Bytes1KiB::Inline, Kind::PresignEndpoint),
+        "presign-sigv4" => (Bytes1KiB::Inline, Kind::PresignSigv4),
         "token-verify" => (Bytes1KiB::Inline, Kind::TokenVerify),
         other => return Err(format!("unknown case {other:?}; cases: {CASES:?}").into()),
     };
@@ -69,7 +77,7 @@ fn prepare(runtime: &Runtime, name: &str) -> Result<Case, BenchError> {
     let event = match kind {
         Kind::Access => Some(access_event(bench.token.expose())?),
         Kind::Files => Some(files_event(bench.token.expose(), &bench.file_name)?),
-        Kind::Presign | Kind::TokenVerify => None,
+        Kind::Presign | Kind::PresignEndpoint | Kind::PresignSigv4 | Kind::TokenVerify => None,
     };
     Ok(Case { bench, event, kind })
 }
@@ -102,6 +110,20 @@ async fn run_once(case: &Case, request: Option<lambda_http::Request>) -> Result<
             }
             Ok(0)
         }
+        (Kind::PresignEndpoint, _) => {
+            let params = aws_sdk_s3::config::endpoint::Params::builder()
+                .region("us-east-1")
+                .bucket(link_bench::BUCKET)
+                .build()?;
+            aws_sdk_s3::config::endpoint::DefaultResolver::new()
+                .resolve_endpoint(&params)
+                .await?;
+            Ok(0)
+        }
+        (Kind::PresignSigv4, _) => {
+            presign_sigv4()?;
+            Ok(0)
+        }
         (Kind::TokenVerify, _) => {
             app.keys
                 .verify(&case.bench.token, SystemClock.now())
@@ -110,6 +132,39 @@ async fn run_once(case: &Case, request: Option<lambda_http::Request>) -> Result<
         }
         (Kind::Access | Kind::Files, None) => Err("a handler case needs an event".into()),
     }
+}
+
+/// Signs a GET of one object version for 60 seconds in the query string,
+/// the signing step of an S3 presign without the SDK's request pipeline.
+fn presign_sigv4() -> Result<(), BenchError> {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    let identity =
+        aws_credential_types::Credentials::new("test", "test", None, None, "bench").into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(60));
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()?
+        .into();
+    let request = SignableRequest::new(
+        "GET",
+        "https://bench-files.s3.us-east-1.amazonaws.com/bench/report.txt\
+         ?versionId=3HL4kqtJlcpXroDTDmjVBH40Nrjfkd&response-cache-control=no-store",
+        std::iter::empty(),
+        SignableBody::UnsignedPayload,
+    )?;
+    let (instructions, _signature) = sign(request, &params)?.into_parts();
+    if instructions.params().is_empty() {
+        return Err("SigV4 signing returned no query parameters".into());
+    }
+    Ok(())
 }
 
 fn request_for(case: &Case) -> Result<Option<lambda_http::Request>, BenchError> {
@@ -138,7 +193,13 @@ fn check_once(runtime: &Runtime, name: &str, case: &Case) -> Result<(), BenchErr
     Ok(())
 }
 
-fn criterion_mode(seconds: u64) -> Result<(), BenchError> {
+/// Runs every case under criterion, measuring each for `seconds`.
+///
+/// # Errors
+///
+/// Fails when a case cannot be prepared or a request does not succeed.
+pub fn criterion_mode(seconds: u64) -> Result<(), BenchError> {
+    link_bench::log_to_sink();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -159,15 +220,22 @@ fn criterion_mode(seconds: u64) -> Result<(), BenchError> {
                 BatchSize::SmallInput,
             );
         });
-        // The benchmark itself cannot fail, so check once more afterwards
-        // that every request still succeeded (no link was used up).
+        // Criterion discards the routine's result, so check once more that
+        // a request still succeeds after all the iterations.
         check_once(&runtime, name, &case)?;
     }
     criterion.final_summary();
     Ok(())
 }
 
-fn loop_mode(name: &str, count: u64) -> Result<(), BenchError> {
+/// Runs case `name` `count` times and prints a JSON line with the count of
+/// failed requests.
+///
+/// # Errors
+///
+/// Fails when the case cannot be prepared or any request fails.
+pub fn loop_mode(name: &str, count: u64) -> Result<(), BenchError> {
+    link_bench::log_to_sink();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -190,15 +258,4 @@ fn loop_mode(name: &str, count: u64) -> Result<(), BenchError> {
         return Err(format!("{failures} of {count} requests failed").into());
     }
     Ok(())
-}
-
-fn main() -> Result<(), BenchError> {
-    link_bench::log_to_sink();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["criterion"] => criterion_mode(5),
-        ["criterion", seconds] => criterion_mode(seconds.parse()?),
-        ["loop", name, count] => loop_mode(name, count.parse()?),
-        _ => Err("usage: handler-cpu criterion [SECONDS] | handler-cpu loop CASE COUNT".into()),
-    }
 }
