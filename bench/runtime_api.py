@@ -358,6 +358,10 @@ def measure_start(name, binary, event, args, cpu_limit):
             result["first_response_ms"] = (time.perf_counter() - started) * 1000
             result["first_status"] = status_of(kind, body)
             result["first_response_cpu_ms"] = cpu_ms(process.pid)
+            if cpu_limit:
+                count, seconds = cpu_limit.throttled()
+                result["throttled_periods"] = count - throttled_before[0]
+                result["throttled_ms"] = (seconds - throttled_before[1]) * 1000
             warm = []
             for _ in range(args.warm):
                 kind, body, seconds = session.invoke(event)
@@ -366,10 +370,6 @@ def measure_start(name, binary, event, args, cpu_limit):
                 warm.append(seconds * 1000)
             if warm:
                 result["warm_ms"] = warm
-        if cpu_limit:
-            count, seconds = cpu_limit.throttled()
-            result["throttled_periods"] = count - throttled_before[0]
-            result["throttled_ms"] = (seconds - throttled_before[1]) * 1000
         return result
     finally:
         stop(server, process)
