@@ -59,6 +59,7 @@ async fn create_links(app: &App, count: u64, max_downloads: i64) -> Result<Strin
             expire_minutes: 24 * 60,
             max_downloads: Some(max_downloads),
             filename: None,
+            options: shared::options::LinkOptions::default(),
         };
         let created = service::create_link(app, "bench", request)
             .await

@@ -17,10 +17,12 @@ use sha2::{Digest, Sha256};
 use shared::App;
 use shared::Config;
 use shared::adapters::S3Objects;
-use shared::domain::{AuditEvent, Link, LinkId, ObjectRef};
+use shared::domain::{
+    Activity, AuditEvent, LOCK_AFTER_FAILURES, LOCK_SECONDS, Link, LinkId, ObjectRef, Policy,
+};
 use shared::fetch::{AddressPolicy, Fetcher, SystemResolver};
 use shared::ports::{
-    AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, StoreError, SystemClock,
+    AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page, StoreError, SystemClock,
 };
 use shared::secret::{PresignedUrl, RawToken};
 use shared::token::Keyring;
@@ -75,6 +77,7 @@ impl LinkStore for MemoryStore {
         id: &LinkId,
         file_name: &str,
         now: i64,
+        restrictions_checked: bool,
     ) -> Result<Link, ConsumeError> {
         let mut links = self
             .links
@@ -84,11 +87,70 @@ impl LinkStore for MemoryStore {
         if link.file_name != file_name {
             return Err(ConsumeError::NameMismatch);
         }
+        if !restrictions_checked && link.policy != Policy::default() {
+            return Err(ConsumeError::Restricted(Box::new(link.clone())));
+        }
         if let shared::domain::LinkState::Denied(denial) = link.state(now) {
             return Err(ConsumeError::Denied(denial));
         }
         link.downloads += 1;
         Ok(link.clone())
+    }
+
+    // NOTE: listing ignores the cursor and returns one page; the handlers
+    // the benchmarks run never list.
+    async fn list_by_creator(
+        &self,
+        creator: &str,
+        label: Option<&str>,
+        _after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Link>, StoreError> {
+        let links = self.links.lock().map_err(|_| poisoned("list"))?;
+        let mut items: Vec<Link> = links
+            .values()
+            .filter(|link| link.creator == creator)
+            .filter(|link| label.is_none() || link.label.as_deref() == label)
+            .cloned()
+            .collect();
+        items.sort_by_key(|link| std::cmp::Reverse(link.created_at));
+        items.truncate(limit as usize);
+        Ok(Page { items, next: None })
+    }
+
+    async fn record_password_failure(&self, id: &LinkId, now: i64) -> Result<Activity, StoreError> {
+        let mut links = self
+            .links
+            .lock()
+            .map_err(|_| poisoned("password failure"))?;
+        let link = links
+            .get_mut(id)
+            .ok_or_else(|| StoreError::new("password failure", "link not found"))?;
+        link.activity.failed_attempts += 1;
+        if link.activity.failed_attempts >= LOCK_AFTER_FAILURES {
+            link.activity.locked_until = now + LOCK_SECONDS;
+            link.activity.failed_attempts = 0;
+        }
+        Ok(link.activity.clone())
+    }
+
+    async fn clear_password_failures(&self, id: &LinkId) -> Result<(), StoreError> {
+        let mut links = self.links.lock().map_err(|_| poisoned("clear failures"))?;
+        if let Some(link) = links.get_mut(id) {
+            link.activity.failed_attempts = 0;
+        }
+        Ok(())
+    }
+
+    async fn mark_opened(&self, id: &LinkId) -> Result<bool, StoreError> {
+        let mut links = self.links.lock().map_err(|_| poisoned("mark opened"))?;
+        Ok(match links.get_mut(id) {
+            Some(link) if !link.activity.opened => {
+                link.activity.opened = true;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError> {
@@ -114,6 +176,18 @@ impl AuditLog for MemoryStore {
 
     async fn list(&self, _id: &LinkId) -> Result<Vec<AuditEvent>, StoreError> {
         Ok(Vec::new())
+    }
+
+    async fn page(
+        &self,
+        _id: &LinkId,
+        _before: Option<&str>,
+        _limit: u32,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        Ok(Page {
+            items: Vec::new(),
+            next: None,
+        })
     }
 }
 
@@ -286,6 +360,9 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         max_downloads: u32::MAX,
         downloads: 0,
         revoked: false,
+        label: None,
+        policy: Policy::default(),
+        activity: Activity::default(),
     };
     store.insert(&link).await?;
     let token = keys.sign(&link.id, link.created_at, link.expires_at)?;
@@ -295,7 +372,10 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         AddressPolicy::PublicHttps,
         config.max_upload_bytes,
     );
+    let usage_dir = std::env::temp_dir().join(format!("link-bench-usage-{}", std::process::id()));
     let app = App {
+        usage: Arc::new(shared::adapters::SqliteUsage::open(&usage_dir)?),
+        notifier: None,
         config,
         keys,
         links: store.clone(),
