@@ -39,6 +39,8 @@ enum Route {
     Access(String),
     Files(String),
     Links,
+    /// `/openapi.json` and `/docs`, served by the access handler as on AWS.
+    Docs,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -47,6 +49,7 @@ fn route(path: &str) -> Option<Route> {
         "/upload-file" => Some(Route::UploadFile),
         "/links" => Some(Route::Links),
         _ if path.starts_with("/links/") => Some(Route::Links),
+        "/openapi.json" | "/docs" => Some(Route::Docs),
         _ => {
             let segment = |prefix: &str| {
                 path.strip_prefix(prefix)
@@ -111,7 +114,7 @@ async fn dispatch(
 
     let limit = match target {
         Route::UploadFile => app.config.max_upload_bytes + REQUEST_OVERHEAD,
-        Route::GenerateLink | Route::Access(_) | Route::Files(_) | Route::Links => {
+        Route::GenerateLink | Route::Access(_) | Route::Files(_) | Route::Links | Route::Docs => {
             shared::http::MAX_JSON_BODY as u64
         }
     };
@@ -150,7 +153,7 @@ async fn dispatch(
     let result = match target {
         Route::GenerateLink => generate_link::handle(app, event).await,
         Route::UploadFile => upload_file::handle(app, event).await,
-        Route::Access(_) => access::handle(app, event).await,
+        Route::Access(_) | Route::Docs => access::handle(app, event).await,
         Route::Files(_) => files::handle(app, event).await,
         Route::Links => links::handle(app, event).await,
     };
@@ -197,7 +200,7 @@ fn to_event(
         Route::Files(name) => {
             path_parameters.insert("filename".to_owned(), name.clone());
         }
-        Route::GenerateLink | Route::UploadFile | Route::Links => {}
+        Route::GenerateLink | Route::UploadFile | Route::Links | Route::Docs => {}
     }
     let mut query: HashMap<String, Vec<String>> = HashMap::new();
     if let Some(text) = parts.uri.query() {

@@ -27,8 +27,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
-use serde_json::json;
 
+use crate::api::ErrorBody;
 use crate::config::Config;
 use crate::domain::{Denial, ParamError};
 use crate::secret::{RawToken, fingerprint};
@@ -166,27 +166,44 @@ impl ApiError {
         }
     }
 
+    /// Returns the JSON body that describes this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status: "error",
+            error: self.code(),
+            message: self.message(),
+            field: match self {
+                Self::Invalid(param) => Some(param.field),
+                _ => None,
+            },
+            retry_at: match self {
+                Self::Locked { until } => Some(crate::service::rfc3339(*until)),
+                _ => None,
+            },
+            available_at: match self {
+                Self::NotYetAvailable { at } => Some(crate::service::rfc3339(*at)),
+                _ => None,
+            },
+            limit: match self {
+                Self::QuotaExceeded(rejection) => Some(rejection.limit),
+                _ => None,
+            },
+            period: match self {
+                Self::QuotaExceeded(rejection) => Some(rejection.period.name()),
+                _ => None,
+            },
+            resets_at: match self {
+                Self::QuotaExceeded(rejection) => {
+                    Some(crate::service::rfc3339(rejection.resets_at))
+                }
+                _ => None,
+            },
+        }
+    }
+
     /// Builds the JSON error response.
     pub fn into_response(self) -> Response<Body> {
-        let mut body = json!({
-            "status": "error",
-            "error": self.code(),
-            "message": self.message(),
-        });
-        match &self {
-            Self::Invalid(param) => body["field"] = json!(param.field),
-            Self::Locked { until } => body["retry_at"] = json!(crate::service::rfc3339(*until)),
-            Self::NotYetAvailable { at } => {
-                body["available_at"] = json!(crate::service::rfc3339(*at));
-            }
-            _ => {}
-        }
-        if let Self::QuotaExceeded(rejection) = &self {
-            body["limit"] = json!(rejection.limit);
-            body["period"] = json!(rejection.period.name());
-            body["resets_at"] = json!(crate::service::rfc3339(rejection.resets_at));
-        }
-        let mut response = json_response(self.status(), &body);
+        let mut response = json_response(self.status(), &self.body());
         if let Self::QuotaExceeded(rejection) = &self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

@@ -8,8 +8,10 @@
 //! DynamoDB and S3 in AWS and on the embedded SQLite store locally.
 
 pub mod adapters;
+pub mod api;
 pub mod app;
 pub mod config;
+pub mod docs;
 pub mod domain;
 pub mod fetch;
 pub mod file_url;
@@ -17,7 +19,9 @@ pub mod http;
 pub mod manage;
 pub mod multipart;
 pub mod notify;
+pub mod openapi;
 pub mod options;
+pub mod page;
 pub mod ports;
 pub mod quota;
 pub mod secret;

@@ -80,53 +80,6 @@ pub struct LinkRequest {
     pub options: LinkOptions,
 }
 
-/// The JSON answer to a creator who made links: the first link's fields at
-/// the top level, and `recipients` with every link when several were made.
-pub fn created_json(created: &Created, base: &str) -> serde_json::Value {
-    let one = |link: &Link, token: &RawToken| {
-        serde_json::json!({
-            "link_id": link.id.as_str(),
-            "token": token.expose(),
-            "access_url": format!("{base}/access/{}", token.expose()),
-            "label": link.label,
-            "recipient": link.policy.recipient,
-            "max_downloads": link.max_downloads,
-        })
-    };
-    let link = &created.link;
-    let mut body = one(link, &created.token);
-    for (name, value) in [
-        ("expires_at", serde_json::json!(rfc3339(link.expires_at))),
-        ("filename", serde_json::json!(link.file_name)),
-        ("size", serde_json::json!(link.size)),
-        ("sha256", serde_json::json!(link.sha256)),
-        ("content_type", serde_json::json!(link.content_type)),
-        (
-            "not_before",
-            serde_json::json!(link.policy.not_before.map(rfc3339)),
-        ),
-        (
-            "password_protected",
-            serde_json::json!(link.policy.password_hash.is_some()),
-        ),
-        (
-            "allowed_cidrs",
-            serde_json::json!(link.policy.allowed_cidrs),
-        ),
-        ("notify", serde_json::json!(link.policy.notify)),
-    ] {
-        body[name] = value;
-    }
-    if !created.recipients.is_empty() {
-        body["recipients"] = created
-            .recipients
-            .iter()
-            .map(|issued| one(&issued.link, &issued.token))
-            .collect();
-    }
-    body
-}
-
 /// Formats Unix seconds as RFC 3339 UTC with `Z`.
 pub fn rfc3339(seconds: i64) -> String {
     OffsetDateTime::from_unix_timestamp(seconds)

@@ -1,21 +1,28 @@
-//! `GET /access/{token}`: shows a link's file metadata to the recipient.
+//! `GET /access/{token}`: shows a link's file metadata to the recipient,
+//! and `GET /openapi.json` and `GET /docs`: the API's documentation.
 //!
 //! Viewing never uses up a download, because mail scanners and chat previews
-//! open links before people do. `HEAD` returns the same status without a
-//! body; `OPTIONS` lists the methods.
+//! open links before people do. A client that prefers `text/html` to JSON (a
+//! browser) gets the recipient page from [`shared::page`] with the same
+//! status the JSON answer has; every other client gets JSON. `HEAD` returns
+//! the same status without a body; `OPTIONS` lists the methods.
 
+use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
-use serde_json::json;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::App;
+use shared::api::LinkView;
+use shared::domain::{Link, ParamError};
 use shared::http::{self, ApiError};
+use shared::page::{self, Download, FileDetails, Page};
 use shared::secret::RawToken;
-use shared::service::{self, rfc3339};
+use shared::service;
+use shared::{docs, openapi};
 
 /// Methods this route serves.
 const ALLOW: &str = "GET, HEAD, OPTIONS";
 
-/// Handles one request; expected failures become JSON error responses.
+/// Handles one request; expected failures become error responses.
 ///
 /// # Errors
 ///
@@ -23,24 +30,90 @@ const ALLOW: &str = "GET, HEAD, OPTIONS";
 #[tracing::instrument(skip_all, fields(route = "access"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let head = request.method() == Method::HEAD;
-    let mut response = respond(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let mut response = match docs_route(&request) {
+        Some(route) => serve_docs(app, &request, route),
+        None => respond(app, &request).await,
+    };
     if head {
         *response.body_mut() = Body::Empty;
     }
     Ok(response)
 }
 
-async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+/// A documentation route served by this function.
+#[derive(Clone, Copy, Debug)]
+enum DocsRoute {
+    OpenApi,
+    Page,
+}
+
+/// Returns the documentation route a request is for, by the last segment of
+/// its path; `None` for `/access/{token}`.
+fn docs_route(request: &Request) -> Option<DocsRoute> {
+    let has_token = request
+        .path_parameters_ref()
+        .and_then(|params| params.first("token"))
+        .is_some();
+    if has_token {
+        return None;
+    }
+    let path = request.raw_http_path();
+    if path.ends_with("/openapi.json") {
+        Some(DocsRoute::OpenApi)
+    } else if path.ends_with("/docs") {
+        Some(DocsRoute::Page)
+    } else {
+        None
+    }
+}
+
+fn serve_docs(app: &App, request: &Request, route: DocsRoute) -> Response<Body> {
     match *request.method() {
         Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return Ok(http::options_response(ALLOW)),
-        _ => return Err(ApiError::MethodNotAllowed { allow: ALLOW }),
+        Method::OPTIONS => return http::options_response(ALLOW),
+        _ => return ApiError::MethodNotAllowed { allow: ALLOW }.into_response(),
     }
-    let token = http::path_param(request, "token", "/access/")
+    match route {
+        DocsRoute::OpenApi => {
+            let base = http::base_url(request, &app.config);
+            http::json_response(StatusCode::OK, &openapi::document_for(&base))
+        }
+        DocsRoute::Page => docs::response(openapi::document()),
+    }
+}
+
+async fn respond(app: &App, request: &Request) -> Response<Body> {
+    match *request.method() {
+        Method::GET | Method::HEAD => {}
+        Method::OPTIONS => return http::options_response(ALLOW),
+        _ => return ApiError::MethodNotAllowed { allow: ALLOW }.into_response(),
+    }
+    let segment = http::path_param(request, "token", "/access/");
+    let html = page::prefers_html(request.headers());
+    let mut response = match (show(app, request, segment.as_deref()).await, html) {
+        (Ok((link, url)), false) => http::json_response(StatusCode::OK, &LinkView::new(&link, url)),
+        (Ok((link, url)), true) => Page::ready(details(&link, url)).into_response(),
+        (Err(error), false) => error.into_response(),
+        (Err(error), true) => {
+            Page::for_error(&error, segment.as_deref().unwrap_or_default()).into_response()
+        }
+    };
+    // The same address answers HTML or JSON, so caches must key on Accept.
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
+}
+
+/// Returns the usable link a token names and its download URL.
+async fn show(
+    app: &App,
+    request: &Request,
+    segment: Option<&str>,
+) -> Result<(Link, String), ApiError> {
+    let token = segment
         .map(RawToken::new)
-        .ok_or_else(|| shared::domain::ParamError::new("token", "is required in the path"))?;
+        .ok_or_else(|| ParamError::new("token", "is required in the path"))?;
     let caller = http::caller(request);
     let password = http::presented_password(request.headers())?;
 
@@ -52,17 +125,18 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         http::encode_path_segment(&link.file_name),
         token.expose()
     );
-    let body = json!({
-        "status": "active",
-        "link_id": link.id.as_str(),
-        "filename": link.file_name,
-        "size": link.size,
-        "content_type": link.content_type,
-        "sha256": link.sha256,
-        "expires_at": rfc3339(link.expires_at),
-        "max_downloads": link.max_downloads,
-        "downloads_remaining": link.downloads_remaining(),
-        "download_url": download_url,
-    });
-    Ok(http::json_response(StatusCode::OK, &body))
+    Ok((link, download_url))
+}
+
+fn details(link: &Link, download_url: String) -> FileDetails {
+    FileDetails {
+        file_name: link.file_name.clone(),
+        size: link.size,
+        content_type: link.content_type.clone(),
+        sha256: link.sha256.clone(),
+        expires_at: link.expires_at,
+        max_downloads: link.max_downloads,
+        downloads_remaining: link.downloads_remaining(),
+        download: Download::Link { url: download_url },
+    }
 }

@@ -7,8 +7,8 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use serde_json::json;
 use shared::App;
+use shared::api::LinkCreated;
 use shared::domain::ParamError;
 use shared::http::{self, ApiError, Fields};
 use shared::options::{LinkOptions, OPTION_FIELDS};
@@ -37,8 +37,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
     let created = service::create_link(app, &creator, link_request).await?;
 
     let base = http::base_url(request, &app.config);
-    let mut body = service::created_json(&created, &base);
-    body["status"] = json!("success");
+    let body = LinkCreated::new(&created, &base, "success", None);
     Ok(http::json_response(StatusCode::OK, &body))
 }
 

@@ -7,8 +7,8 @@
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
-use serde_json::json;
 use shared::App;
+use shared::api::LinkCreated;
 use shared::http::{self, ApiError};
 use shared::multipart::parse_upload;
 use shared::service;
@@ -53,11 +53,10 @@ async fn respond(app: &App, request: Request) -> Result<Response<Body>, ApiError
 
     let created = service::upload(app, &creator, upload).await?;
 
-    let mut body = service::created_json(&created, &base);
-    body["status"] = json!("uploaded");
-    body["file_url"] = json!(format!(
+    let file_url = format!(
         "s3://{}/{}",
         created.link.object.bucket, created.link.object.key
-    ));
+    );
+    let body = LinkCreated::new(&created, &base, "uploaded", Some(file_url));
     Ok(http::json_response(StatusCode::OK, &body))
 }
