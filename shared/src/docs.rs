@@ -31,7 +31,7 @@ pub fn render(document: &Value) -> String {
         escape(document["openapi"].as_str().unwrap_or_default()),
         escape(document["info"]["version"].as_str().unwrap_or_default()),
     );
-    html.push_str("<nav aria-label=\"Operations\"><h2>Operations</h2><ul>\n");
+    html.push_str("<nav aria-label=\"Contents\"><h2>Contents</h2><ul>\n");
     for (path, method, operation) in operations(document) {
         let _ = writeln!(
             html,
@@ -328,7 +328,7 @@ background:var(--code);padding:0 .2em;border-radius:4px;overflow-wrap:anywhere}\
 .muted{color:var(--muted)}\
 nav ul{padding-left:1.2rem}\
 .operation,.schema{border-top:1px solid var(--line);padding-top:.5rem;margin-top:1.5rem}\
-.method{display:inline-block;min-width:4.5rem;font-weight:700;color:var(--accent)}\
+.method{display:inline-block;min-width:5.5rem;font-weight:700;color:var(--accent)}\
 .auth{border-left:4px solid var(--accent);padding-left:.5rem}\
 .scroll{overflow-x:auto}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}\

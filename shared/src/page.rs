@@ -196,10 +196,13 @@ impl Page {
         }
         html.push_str(&content.body);
         html.push_str("</main>\n");
-        html.push_str(
-            "<footer><p>Opening this page never uses a download. \
-             Only the download button does.</p></footer>\n",
-        );
+        let footer = match self.state {
+            PageState::Ready(_) | PageState::PasswordRequired { .. } => {
+                "Opening this page never uses a download. Only the download button does."
+            }
+            _ => "Links from this service expire and serve a set number of downloads.",
+        };
+        let _ = writeln!(html, "<footer><p>{footer}</p></footer>");
         let _ = writeln!(html, "<script>{SCRIPT}</script>");
         html.push_str("</body>\n</html>\n");
         html
