@@ -23,6 +23,7 @@ pub fn render(document: &Value) -> String {
     html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(html, "<title>{} API reference</title>", escape(title));
     let _ = writeln!(html, "<style>{STYLE}</style>\n</head>\n<body>");
+
     let _ = writeln!(
         html,
         "<header><h1>{} API reference</h1><p class=\"muted\">OpenAPI {} · version {} · \
@@ -31,6 +32,7 @@ pub fn render(document: &Value) -> String {
         escape(document["openapi"].as_str().unwrap_or_default()),
         escape(document["info"]["version"].as_str().unwrap_or_default()),
     );
+
     html.push_str("<nav aria-label=\"Contents\"><h2>Contents</h2><ul>\n");
     for (path, method, operation) in operations(document) {
         let _ = writeln!(
@@ -43,6 +45,7 @@ pub fn render(document: &Value) -> String {
         );
     }
     html.push_str("</ul></nav>\n<main>\n");
+
     if let Some(description) = document["info"]["description"].as_str() {
         html.push_str(&prose(description));
     }
@@ -50,6 +53,7 @@ pub fn render(document: &Value) -> String {
     for (path, method, operation) in operations(document) {
         render_operation(&mut html, path, method, operation);
     }
+
     html.push_str("<h2>Schemas</h2>\n");
     if let Some(schemas) = document["components"]["schemas"].as_object() {
         for (name, schema) in schemas {

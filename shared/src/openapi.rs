@@ -97,7 +97,7 @@ pub fn document_for(base_url: &str) -> serde_json::Value {
     value
 }
 
-/// Adds the 500 answer of every operation that has a body, because any
+/// Adds the 500 response to every operation that has a body, because any
 /// route can meet a failing store.
 fn add_shared_errors(openapi: &mut Document) {
     for item in openapi.paths.paths.values_mut() {

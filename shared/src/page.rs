@@ -1,4 +1,4 @@
-//! The recipient page: the HTML answer of `GET /access/{token}` to a
+//! The recipient page: the HTML response of `GET /access/{token}` to a
 //! browser.
 //!
 //! A [`Page`] is a view model: an HTTP status and a [`PageState`]. Every
@@ -23,7 +23,7 @@ use time::macros::format_description;
 
 use crate::http::{ApiError, add_common_headers, encode_path_segment};
 
-/// What the recipient can download, shown when the link is usable.
+/// File details shown to the recipient while the link is usable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileDetails {
     /// File name.
@@ -40,11 +40,11 @@ pub struct FileDetails {
     pub max_downloads: u32,
     /// Downloads left.
     pub downloads_remaining: u32,
-    /// How the download button fetches the file.
+    /// Request the download button makes.
     pub download: Download,
 }
 
-/// How the download button fetches the file.
+/// Request the download button makes to fetch the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Download {
     /// A `GET` of the download URL, for links without a password.

@@ -4,7 +4,7 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`), which `script/test` installs. Without them the
-//! test fails and says so; it is never skipped. Screenshots of each page at
+//! test fails with a message naming the missing tool; it is never skipped. Screenshots of each page at
 //! a phone and a desktop width go to `target/screenshots/`.
 
 use std::net::TcpListener;
@@ -118,9 +118,9 @@ impl Session<'_> {
         value["value"].clone()
     }
 
-    /// Sets the viewport (not the window, whose frame takes room) to
-    /// `width` x `height` CSS pixels; a phone width also gets mobile
-    /// emulation, which honours the page's viewport meta tag.
+    /// Sets the viewport, not the window with its frame, to `width` x
+    /// `height` CSS pixels. A phone width also turns on mobile emulation, so
+    /// the page's viewport meta tag takes effect.
     async fn resize(&self, (width, height): (u32, u32)) {
         self.call(
             reqwest::Method::POST,

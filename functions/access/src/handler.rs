@@ -4,7 +4,7 @@
 //! Viewing never uses up a download, because mail scanners and chat previews
 //! open links before people do. A client that prefers `text/html` to JSON (a
 //! browser) gets the recipient page from [`shared::page`] with the same
-//! status the JSON answer has; every other client gets JSON. `HEAD` returns
+//! status the JSON response has. Every other client gets JSON. `HEAD` returns
 //! the same status without a body; `OPTIONS` lists the methods.
 
 use lambda_http::http::header::{self, HeaderValue};
@@ -98,7 +98,7 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
             Page::for_error(&error, segment.as_deref().unwrap_or_default()).into_response()
         }
     };
-    // The same address answers HTML or JSON, so caches must key on Accept.
+    // The same address returns HTML or JSON, so caches must key on Accept.
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
