@@ -33,6 +33,7 @@ const API_KEY: &str = "api_key";
             Gateway a missing or wrong API key is answered by the gateway with \
             `403 {\"message\": \"Forbidden\"}`.",
     ),
+    // TODO: declare the /links routes (list, show, revoke, audit, export).
     paths(
         generate_link,
         upload_file,
@@ -149,6 +150,9 @@ fn add_shared_errors(openapi: &mut Document) {
         (status = 415, description = "`unsupported_media_type`: a content type other than JSON.", body = ErrorBody),
         (status = 422, description = "`invalid_parameter`: a field is missing, invalid, repeated or \
             unknown; `field` names it.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota for the day or month \
+            is used up; the body has `limit`, `period` and `resets_at`, and `Retry-After` is set.",
+            body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -172,6 +176,9 @@ fn generate_link() {}
         (status = 415, description = "`unsupported_media_type`: not multipart/form-data with a boundary.", body = ErrorBody),
         (status = 422, description = "`invalid_parameter`: a part is missing, invalid, repeated or \
             unknown, or the file name is unusable; `field` names it.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota for the day or month \
+            is used up; the body has `limit`, `period` and `resets_at`, and `Retry-After` is set.",
+            body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -191,6 +198,24 @@ fn upload_file() {}
     responses(
         (status = 200, description = "The link is usable.", content(
             (LinkView = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "`password_required` or `wrong_password`: the link has a \
+            password; send it in `X-Link-Password`.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 403, description = "`outside_allowed_network` or `not_yet_available` (the body \
+            has `available_at`).", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 409, description = "`pending`: the file of a large upload has not arrived.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 423, description = "`locked`: too many wrong passwords; the body has `retry_at`.", content(
+            (ErrorBody = "application/json"),
             (String = "text/html"),
         )),
         (status = 404, description = "`not_found`: the token is forged or names no link.", content(
@@ -267,6 +292,11 @@ fn access_link_options() {}
         (status = 303, description = "On AWS, a file over MAX_INLINE_DOWNLOAD_BYTES: a presigned \
             S3 URL that lives at most 60 seconds. The download is counted.",
             headers(("location" = String, description = "The presigned URL."))),
+        (status = 401, description = "`password_required` or `wrong_password`: send the password \
+            in `X-Link-Password`.", body = ErrorBody),
+        (status = 403, description = "`outside_allowed_network` or `not_yet_available`.", body = ErrorBody),
+        (status = 409, description = "`pending`: the file of a large upload has not arrived.", body = ErrorBody),
+        (status = 423, description = "`locked`: too many wrong passwords.", body = ErrorBody),
         (status = 404, description = "`not_found`: the token is forged or names no link, the name \
             is not the link's file, or the file is gone.", body = ErrorBody),
         (status = 410, description = "`expired`, `revoked` or `used_up`.", body = ErrorBody),
