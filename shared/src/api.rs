@@ -1,8 +1,9 @@
 //! Request and response bodies of the HTTP API, as Rust types.
 //!
-//! The handlers serialize these types, and [`crate::openapi`] derives the
-//! OpenAPI schemas from the same types, so the document cannot drift from
-//! what the service sends.
+//! The handlers serialize the response types, and [`crate::openapi`] derives
+//! the OpenAPI schemas from them, so those schemas follow what the service
+//! sends. The request types only describe the bodies, because the handlers
+//! read bodies field by field to name each invalid field.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
