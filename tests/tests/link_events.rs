@@ -35,14 +35,22 @@ async fn inbox_drop_gets_a_link_owned_by_its_creator() {
     assert!(!result.to_string().contains("token"), "{result}");
 
     let id = LinkId::parse(&text(outcome, "link_id")).unwrap_or_else(|| panic!("{result}"));
-    let link = test.app.links.get(&id).await.unwrap_or_else(|e| panic!("{e}"));
+    let link = test
+        .app
+        .links
+        .get(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let link = link.unwrap_or_else(|| panic!("no link {id}"));
     assert_eq!(link.creator, "key-0a1b2c");
     assert_eq!(link.file_name, "INC-7 report.pdf");
     assert_eq!(link.sha256, sha256_hex(&bytes));
     assert_eq!(link.max_downloads, 1);
     let lifetime = link.expires_at - link.created_at;
-    assert_eq!(lifetime, i64::from(test.app.config.default_expire_minutes) * 60);
+    assert_eq!(
+        lifetime,
+        i64::from(test.app.config.default_expire_minutes) * 60
+    );
 }
 
 #[tokio::test]
@@ -60,7 +68,10 @@ async fn objects_outside_inbox_and_pending_are_ignored() {
         let result = link_events::handle(&test.app, event)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(result["results"][0]["outcome"], "ignored", "{key}: {result}");
+        assert_eq!(
+            result["results"][0]["outcome"], "ignored",
+            "{key}: {result}"
+        );
     }
 }
 
@@ -87,7 +98,10 @@ async fn direct_invocation_returns_the_generate_link_answer() {
     assert_eq!(created["max_downloads"], 2);
     assert_eq!(created["sha256"], sha256_hex(&bytes).as_str());
     let access_url = text(&created, "access_url");
-    assert!(access_url.starts_with(&format!("{base}/access/")), "{access_url}");
+    assert!(
+        access_url.starts_with(&format!("{base}/access/")),
+        "{access_url}"
+    );
 
     let (status, view) = get_json(&access_url).await;
     assert_eq!(status, 200, "{view}");

@@ -87,7 +87,9 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         service::download(app, &token, &name, &caller, password.as_ref()).await?;
 
     match delivery {
-        Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(bytes.to_vec()))),
+        // `Vec::from` takes over the buffer without copying when the bytes
+        // own it alone, which both stores' `get` ensure.
+        Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(Vec::from(bytes)))),
         Delivery::Redirect(url) => {
             let base = http::base_url(request, &app.config);
             Ok(redirect_response(&url, &base))

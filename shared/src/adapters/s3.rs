@@ -165,12 +165,22 @@ impl ObjectStore for S3Objects {
             Err(error) if is_missing_or_changed(&error) => return Ok(None),
             Err(error) => return Err(StoreError::new("s3 get_object", error)),
         };
-        let bytes = output
-            .body
-            .collect()
+        // Copy each chunk into one buffer of the final size as it arrives,
+        // so that the file is in memory once, plus one chunk.
+        let expected = output
+            .content_length()
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(0);
+        let mut bytes = Vec::with_capacity(expected);
+        let mut body = output.body;
+        while let Some(chunk) = body
+            .try_next()
             .await
-            .map_err(|e| StoreError::new("s3 read object", e))?;
-        Ok(Some(bytes.into_bytes()))
+            .map_err(|e| StoreError::new("s3 read object", e))?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(Bytes::from(bytes)))
     }
 
     async fn presign_download(
