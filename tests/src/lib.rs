@@ -548,25 +548,28 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len as u64).map(pattern_byte).collect()
 }
 
-/// Writes `len` bytes of the fixed test pattern to `path` in 1 MiB chunks
-/// and returns their lowercase hex SHA-256.
+/// Writes `len` bytes to `path` in 1 MiB blocks of the fixed test
+/// pattern, each starting with its block number so that no two blocks are
+/// alike, and returns their lowercase hex SHA-256. Memory stays at one
+/// block whatever `len` is.
 pub fn write_pattern_file(path: &std::path::Path, len: u64) -> String {
     use sha2::Digest;
     use std::io::Write;
+    const BLOCK: u64 = 1 << 20;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {path:?} failed: {e}")),
     );
     let mut hasher = sha2::Sha256::new();
-    let mut chunk = Vec::with_capacity(1 << 20);
+    let mut block = pattern(BLOCK as usize);
     let mut offset = 0u64;
     while offset < len {
-        let end = (offset + (1 << 20)).min(len);
-        chunk.clear();
-        chunk.extend((offset..end).map(pattern_byte));
-        hasher.update(&chunk);
-        file.write_all(&chunk)
+        let number = (offset / BLOCK).to_le_bytes();
+        block[..8].copy_from_slice(&number);
+        let end = usize::try_from((len - offset).min(BLOCK)).unwrap_or(0);
+        hasher.update(&block[..end]);
+        file.write_all(&block[..end])
             .unwrap_or_else(|e| panic!("writing {path:?} failed: {e}"));
-        offset = end;
+        offset += BLOCK;
     }
     file.flush()
         .unwrap_or_else(|e| panic!("writing {path:?} failed: {e}"));
