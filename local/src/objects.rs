@@ -96,7 +96,7 @@ fn gone_file() -> ApiError {
 }
 
 /// Serves `PUT` of a signed upload URL: stores the body under the pending
-/// key, then finalises the upload and answers with the link's new state.
+/// key, then finalises the upload and returns the link's new state.
 pub async fn upload(
     app: &App,
     objects: &EmbeddedObjects,

@@ -2,7 +2,7 @@
 //! presigned URL, never through a function.
 //!
 //! `/upload-url` stores a pending link for the key `pending/{link_id}/{name}`
-//! and returns a presigned `PUT` URL for that key. The link answers 409
+//! and returns a presigned `PUT` URL for that key. The link returns 409
 //! `pending` until [`finalise_upload`] has moved the object to
 //! `uploads/{link_id}/{name}`, hashed it and recorded its size and SHA-256.
 //! The finaliser runs on the storage event for `pending/` (the link-events
@@ -57,7 +57,7 @@ pub struct UploadUrlRequest {
 pub struct PendingLink {
     /// The link, with the only copy of its token.
     pub created: Created,
-    /// Where and how to send the bytes.
+    /// Destination URL, method and headers for the bytes.
     pub upload: PresignedUpload,
     /// Unix second from which the upload URL is refused.
     pub upload_expires_at: i64,
@@ -133,7 +133,7 @@ pub async fn create_upload_url(
     })
 }
 
-/// What [`finalise_upload`] did with an object key.
+/// Outcome of [`finalise_upload`] for one object key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Finalised {
     /// The object was moved and hashed, and the link is active.
@@ -190,7 +190,7 @@ pub async fn finalise_upload(app: &App, key: &str) -> Result<Finalised, StoreErr
     }
     if let LinkState::Denied(denial) = link.state(app.clock.now()) {
         app.objects.delete(key).await?;
-        tracing::warn!(link_id = %id, reason = denial.code(), "deleted an upload for a refused link");
+        tracing::warn!(link_id = %id, reason = denial.code(), "deleted an upload for a rejected link");
         record(app, &id, denial.code()).await;
         return Ok(Finalised::Rejected(denial.code()));
     }

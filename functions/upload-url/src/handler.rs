@@ -5,7 +5,7 @@
 //! Body: `{"filename": "dump.tar.gz", "size": 1073741824}`, plus the
 //! optional `content_type`, `expire_minutes` (default
 //! `DEFAULT_EXPIRE_MINUTES`) and `max_downloads` (default 1). The link
-//! answers 409 `pending` until the object has arrived, has the declared size
+//! returns 409 `pending` until the object has arrived, has the declared size
 //! and is hashed.
 
 use lambda_http::http::{Method, StatusCode};
