@@ -7,6 +7,10 @@
 //! key's id (never the key) into the request context. It rejects bodies over
 //! the request size limit before reading them. Everything else happens in the
 //! handlers, the same code the Lambda binaries run.
+//!
+//! It also does S3's part for large files (see [`objects`]): it serves the
+//! embedded store's signed download and upload URLs, streaming the bytes
+//! from and to disk.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -24,10 +29,16 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use shared::App;
+use shared::adapters::EmbeddedObjects;
+use shared::adapters::local_urls::{DOWNLOAD_PATH, UPLOAD_PATH};
 use shared::http::{ApiError, check_api_key};
 use tokio::net::TcpListener;
 
+pub mod objects;
 pub mod setup;
+
+/// Body of every response: whole for API answers, streamed for files.
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
 /// Room for multipart framing on top of the largest file.
 const REQUEST_OVERHEAD: u64 = 64 * 1024;
@@ -36,6 +47,7 @@ const REQUEST_OVERHEAD: u64 = 64 * 1024;
 enum Route {
     GenerateLink,
     UploadFile,
+    UploadUrl,
     Access(String),
     Files(String),
     Links,
@@ -47,6 +59,7 @@ fn route(path: &str) -> Option<Route> {
     match path {
         "/generate-link" => Some(Route::GenerateLink),
         "/upload-file" => Some(Route::UploadFile),
+        "/upload-url" => Some(Route::UploadUrl),
         "/links" => Some(Route::Links),
         _ if path.starts_with("/links/") => Some(Route::Links),
         "/openapi.json" | "/docs" => Some(Route::Docs),
@@ -69,14 +82,35 @@ fn route(path: &str) -> Option<Route> {
 ///
 /// Returns an error only when accepting connections fails.
 pub async fn serve(listener: TcpListener, app: App) -> std::io::Result<()> {
+    // Signed object URLs exist only on the embedded store.
+    let objects = match app.config.data_dir() {
+        Some(dir) => Some(Arc::new(
+            EmbeddedObjects::open(dir).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let app = Arc::new(app);
     loop {
         let (stream, peer) = listener.accept().await?;
         let app = Arc::clone(&app);
+        let objects = objects.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
+            let service = service_fn(move |request: Request<Incoming>| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(dispatch(&app, request, peer).await) }
+                let objects = objects.clone();
+                async move {
+                    let path = request.uri().path();
+                    let response = match objects.as_deref() {
+                        Some(objects) if path == DOWNLOAD_PATH => {
+                            objects::download(objects, &request).await
+                        }
+                        Some(objects) if path == UPLOAD_PATH => {
+                            objects::upload(&app, objects, request, peer).await
+                        }
+                        _ => whole(dispatch(&app, request, peer).await),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
             });
             if let Err(error) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -98,7 +132,7 @@ async fn dispatch(
     };
     let creator_route = matches!(
         target,
-        Route::GenerateLink | Route::UploadFile | Route::Links
+        Route::GenerateLink | Route::UploadFile | Route::UploadUrl | Route::Links
     );
     let key_id = if creator_route {
         match check_api_key(request.headers(), &app.config) {
@@ -114,9 +148,12 @@ async fn dispatch(
 
     let limit = match target {
         Route::UploadFile => app.config.max_upload_bytes + REQUEST_OVERHEAD,
-        Route::GenerateLink | Route::Access(_) | Route::Files(_) | Route::Links | Route::Docs => {
-            shared::http::MAX_JSON_BODY as u64
-        }
+        Route::GenerateLink
+        | Route::UploadUrl
+        | Route::Access(_)
+        | Route::Files(_)
+        | Route::Links
+        | Route::Docs => shared::http::MAX_JSON_BODY as u64,
     };
     let declared = request
         .headers()
@@ -153,6 +190,7 @@ async fn dispatch(
     let result = match target {
         Route::GenerateLink => generate_link::handle(app, event).await,
         Route::UploadFile => upload_file::handle(app, event).await,
+        Route::UploadUrl => upload_url::handle(app, event).await,
         Route::Access(_) | Route::Docs => access::handle(app, event).await,
         Route::Files(_) => files::handle(app, event).await,
         Route::Links => links::handle(app, event).await,
@@ -200,7 +238,8 @@ fn to_event(
         Route::Files(name) => {
             path_parameters.insert("filename".to_owned(), name.clone());
         }
-        Route::GenerateLink | Route::UploadFile | Route::Links | Route::Docs => {}
+        Route::GenerateLink | Route::UploadFile | Route::UploadUrl | Route::Links | Route::Docs => {
+        }
     }
     let mut query: HashMap<String, Vec<String>> = HashMap::new();
     if let Some(text) = parts.uri.query() {
@@ -231,7 +270,13 @@ fn uuid_like() -> String {
     shared::domain::LinkId::generate().as_str().to_owned()
 }
 
-fn to_hyper(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
+/// Boxes a whole-body response.
+pub fn whole(response: Response<Full<Bytes>>) -> Response<ResponseBody> {
+    response.map(|body| body.map_err(|never| match never {}).boxed())
+}
+
+/// Converts a handler's response for hyper.
+pub fn to_hyper(response: lambda_http::Response<Body>) -> Response<Full<Bytes>> {
     let (mut parts, body) = response.into_parts();
     let bytes = match body {
         Body::Text(text) => Bytes::from(text),

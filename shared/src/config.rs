@@ -16,6 +16,8 @@
 //! | `MAX_DOWNLOADS_LIMIT` | highest `max_downloads` a creator may set | 100 |
 //! | `MAX_UPLOAD_BYTES` | largest file `/upload-file` takes | 4194304 (4 MiB) |
 //! | `MAX_INLINE_DOWNLOAD_BYTES` | largest file served in the response; larger ones get a presigned S3 redirect | 4194304 (4 MiB) |
+//! | `MAX_LARGE_UPLOAD_BYTES` | largest `size` `/upload-url` accepts | 5368709120 (5 GiB) |
+//! | `UPLOAD_URL_MINUTES` | lifetime of an upload URL from `/upload-url` | 60 |
 //! | `AUDIT_RETENTION_DAYS` | how long records outlive their link | 90 |
 //! | `API_KEY_TIERS` | plan tier per API key id, `KEYID=tier,...` (see [`crate::quota`]) | none |
 //! | `DEFAULT_TIER` | tier of a key not in `API_KEY_TIERS`: `free`, `developer`, `professional` or `enterprise` | `free` |
@@ -85,6 +87,11 @@ pub struct Config {
     /// Largest file served inside the response; a Lambda response carries
     /// 6 MB at most, and binary bodies grow by a third in base64.
     pub max_inline_download_bytes: u64,
+    /// Largest file a presigned upload from `/upload-url` may declare.
+    pub max_large_upload_bytes: u64,
+    /// Lifetime of a presigned upload URL, in minutes; never longer than
+    /// the link's own lifetime.
+    pub upload_url_minutes: u32,
     /// Days audit records are kept after their link expires.
     pub audit_retention_days: u32,
     /// EventBridge bus for notifications (`EVENT_BUS_NAME`); none are sent
@@ -176,6 +183,12 @@ impl Config {
                 0,
                 4 << 20,
             )?,
+            // A presigned upload URL is one PUT, and S3 documents 5 GB as
+            // the most one PUT may carry. NOTE: the bound assumes that this
+            // means 5 GiB.
+            max_large_upload_bytes: number(&get, "MAX_LARGE_UPLOAD_BYTES", 5 << 30, 1, 5 << 30)?,
+            // SigV4 presigned URLs live at most 7 days.
+            upload_url_minutes: number(&get, "UPLOAD_URL_MINUTES", 60, 1, 10_080)?,
             audit_retention_days: number(&get, "AUDIT_RETENTION_DAYS", 90, 0, 36_500)?,
             event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),
             plans: Plans::parse(

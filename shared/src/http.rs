@@ -4,9 +4,10 @@
 //! |---|---|
 //! | 400 | the body is not JSON, or not a JSON object |
 //! | 401 | no API key was presented (local server and `cargo lambda watch` only); or the link needs a password (`password_required`) or got a wrong one (`wrong_password`) |
-//! | 403 | the API key is not one of `API_KEYS` (same); or the recipient's address is outside the link's networks (`outside_allowed_network`), or the link opens later (`not_yet_available`) |
+//! | 403 | the API key is not one of `API_KEYS` (same); or the recipient's address is outside the link's networks (`outside_allowed_network`), or the link opens later (`not_yet_available`); or a signed object URL of the local server is forged or expired (`invalid_signed_url`) |
 //! | 404 | the token is forged, unknown, or names another file; a link id of another creator |
 //! | 405 | the method is not served on the route |
+//! | 409 | the link waits for a large upload that has not arrived, or its upload has already arrived |
 //! | 410 | the link is expired, revoked or used up |
 //! | 413 | the body is larger than one request may carry |
 //! | 415 | the body has the wrong content type |
@@ -62,6 +63,15 @@ pub enum ApiError {
     /// A genuine link that may no longer be used.
     #[error("link is {}", .0.code())]
     Gone(Denial),
+    /// A link whose large upload has not arrived yet.
+    #[error("the file of this link has not been uploaded yet")]
+    Pending,
+    /// A second upload to a link whose file has already arrived.
+    #[error("the file of this link has already been uploaded")]
+    AlreadyUploaded,
+    /// A signed object URL of the local server that is forged or expired.
+    #[error("{0}")]
+    InvalidSignedUrl(String),
     /// Body over the limit.
     #[error("body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -116,6 +126,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Gone(_) => StatusCode::GONE,
+            Self::Pending | Self::AlreadyUploaded => StatusCode::CONFLICT,
+            Self::InvalidSignedUrl(_) => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -136,6 +148,9 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Gone(denial) => denial.code(),
+            Self::Pending => "pending",
+            Self::AlreadyUploaded => "already_uploaded",
+            Self::InvalidSignedUrl(_) => "invalid_signed_url",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Invalid(_) => "invalid_parameter",
@@ -156,6 +171,9 @@ impl ApiError {
             Self::Gone(Denial::Expired) => "this link has expired".into(),
             Self::Gone(Denial::Revoked) => "this link has been revoked".into(),
             Self::Gone(Denial::UsedUp) => "this link has no downloads left".into(),
+            Self::Pending => {
+                "the file of this link has not been uploaded yet; try again later".into()
+            }
             Self::PayloadTooLarge { limit } => {
                 format!("the body is larger than the limit of {limit} bytes for this route")
             }
@@ -848,6 +866,13 @@ mod tests {
                 ApiError::MethodNotAllowed { allow: "GET" },
                 405,
                 "method_not_allowed",
+            ),
+            (ApiError::Pending, 409, "pending"),
+            (ApiError::AlreadyUploaded, 409, "already_uploaded"),
+            (
+                ApiError::InvalidSignedUrl("x".into()),
+                403,
+                "invalid_signed_url",
             ),
             (ApiError::Gone(Denial::Expired), 410, "expired"),
             (ApiError::Gone(Denial::Revoked), 410, "revoked"),

@@ -28,6 +28,7 @@ pub mod secret;
 pub mod service;
 pub mod telemetry;
 pub mod token;
+pub mod uploads;
 
 pub use app::App;
 pub use config::Config;

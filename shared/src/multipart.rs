@@ -4,6 +4,12 @@
 //! hold `expire_minutes`, `max_downloads` and the link settings of
 //! [`crate::options`] as text parts. Any other part name is rejected, so
 //! that a typo in a field name is reported instead of silently ignored.
+//!
+//! The file's bytes are a slice of the request body, not a copy: `multer`
+//! parses the body from 64 KiB windows, and each chunk it yields for the
+//! file is checked against the same range of the body, which
+//! [`part_data_ranges`] finds by scanning for the boundary. Only when the two
+//! disagree is the file copied out of `multer`'s chunks instead.
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -55,8 +61,14 @@ pub async fn parse_upload(
             .whole_stream(max_file_bytes + 64 * 1024)
             .per_field(max_file_bytes),
     );
-    let body_stream = stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
-    let mut multipart = multer::Multipart::with_constraints(body_stream, boundary, constraints);
+    let ranges = part_data_ranges(&body, &boundary);
+    let windows: Vec<Result<Bytes, std::io::Error>> = (0..body.len())
+        .step_by(WINDOW_BYTES)
+        .map(|start| Ok(body.slice(start..(start + WINDOW_BYTES).min(body.len()))))
+        .collect();
+    let mut multipart =
+        multer::Multipart::with_constraints(stream::iter(windows), boundary, constraints);
+    let mut index = 0usize;
 
     let mut file: Option<(FileName, Option<String>, Bytes)> = None;
     let mut expire_minutes = None;
@@ -70,6 +82,8 @@ pub async fn parse_upload(
             Err(error) => return Err(multipart_error(&error, max_file_bytes)),
         };
         let name = field.name().unwrap_or_default().to_owned();
+        let range = ranges.get(index).cloned();
+        index += 1;
         match name.as_str() {
             "file" => {
                 if file.is_some() {
@@ -81,10 +95,7 @@ pub async fn parse_upload(
                 let file_name = FileName::parse(&raw_name)
                     .map_err(|e| ParamError::new("file", format!("has an unusable name: {e}")))?;
                 let declared = field.content_type().map(ToString::to_string);
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| multipart_error(&e, max_file_bytes))?;
+                let bytes = file_bytes(field, &body, range, max_file_bytes).await?;
                 if bytes.is_empty() {
                     return Err(ParamError::new("file", "is empty").into());
                 }
@@ -141,6 +152,114 @@ pub async fn parse_upload(
         max_downloads,
         options,
     })
+}
+
+/// Size of the windows the body is handed to `multer` in, which bounds its
+/// own buffer.
+const WINDOW_BYTES: usize = 64 * 1024;
+
+/// Reads the file part. When every chunk equals the expected range of the
+/// body, returns that range as a slice of `body`; otherwise collects a copy.
+async fn file_bytes(
+    mut field: multer::Field<'_>,
+    body: &Bytes,
+    range: Option<std::ops::Range<usize>>,
+    max_file_bytes: u64,
+) -> Result<Bytes, ApiError> {
+    let mut position = range.as_ref().map(|r| r.start);
+    let mut copied: Option<Vec<u8>> = None;
+    let mut consumed = 0usize;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(&e, max_file_bytes))?
+    {
+        if let Some(collected) = copied.as_mut() {
+            collected.extend_from_slice(&chunk);
+            continue;
+        }
+        let matches = position.is_some_and(|at| body.get(at..at + chunk.len()) == Some(&chunk[..]));
+        if matches {
+            position = position.map(|at| at + chunk.len());
+        } else {
+            let start = range.as_ref().map_or(0, |r| r.start);
+            let mut collected = body[start..start + consumed].to_vec();
+            collected.extend_from_slice(&chunk);
+            copied = Some(collected);
+        }
+        consumed += chunk.len();
+    }
+    if let Some(collected) = copied {
+        return Ok(Bytes::from(collected));
+    }
+    match (range, position) {
+        (Some(range), Some(end)) if end == range.end => Ok(body.slice(range)),
+        (Some(range), Some(end)) => Ok(body.slice(range.start..end)),
+        _ => Ok(Bytes::new()),
+    }
+}
+
+/// Returns the data range of each part of a multipart `body`, in order: from
+/// the blank line after the part's headers to the CRLF before the next
+/// delimiter. A delimiter is `CRLF--boundary` followed by `--`, CRLF, space
+/// or tab, as RFC 2046 has it. A part without a complete header block ends
+/// the list.
+pub fn part_data_ranges(body: &[u8], boundary: &str) -> Vec<std::ops::Range<usize>> {
+    let delimiter = format!("\r\n--{boundary}");
+    let finder = memchr::memmem::Finder::new(delimiter.as_bytes());
+    let next_delimiter = |from: usize| -> Option<usize> {
+        let mut at = from;
+        while let Some(found) = finder.find(&body[at..]) {
+            let position = at + found;
+            let after = &body[position + delimiter.len()..];
+            if after.starts_with(b"--")
+                || after.starts_with(b"\r\n")
+                || after.starts_with(b" ")
+                || after.starts_with(b"\t")
+            {
+                return Some(position);
+            }
+            at = position + 1;
+        }
+        None
+    };
+    let line_end = memchr::memmem::Finder::new(b"\r\n");
+    let header_end = memchr::memmem::Finder::new(b"\r\n\r\n");
+    // The first delimiter may open the body without a CRLF before it.
+    let first = format!("--{boundary}");
+    let mut after = if body.starts_with(first.as_bytes()) {
+        first.len()
+    } else {
+        match next_delimiter(0) {
+            Some(at) => at + delimiter.len(),
+            None => return Vec::new(),
+        }
+    };
+    let mut ranges = Vec::new();
+    loop {
+        if body[after..].starts_with(b"--") {
+            break;
+        }
+        // Skip the rest of the delimiter line (transport padding and CRLF).
+        let Some(line) = line_end.find(&body[after..]) else {
+            break;
+        };
+        let headers = after + line + 2;
+        let start = if body[headers..].starts_with(b"\r\n") {
+            headers + 2
+        } else {
+            match header_end.find(&body[headers..]) {
+                Some(end) => headers + end + 4,
+                None => break,
+            }
+        };
+        let Some(end) = next_delimiter(start) else {
+            break;
+        };
+        ranges.push(start..end);
+        after = end + delimiter.len();
+    }
+    ranges
 }
 
 fn twice(field: &'static str) -> ApiError {
@@ -266,6 +385,32 @@ mod tests {
             ("max_downloads", None, b"5"),
         ];
         assert_eq!(status(&repeated).await, 422);
+    }
+
+    #[tokio::test]
+    async fn file_is_a_slice_of_the_body() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let body = body(&[
+            ("expire_minutes", None, b"15"),
+            ("file", Some("a.bin"), &data),
+        ]);
+        let upload = parse_upload(Some(CT), body.clone(), 1 << 20).await;
+        let upload = upload.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&upload.bytes[..], &data[..]);
+        let start = body.as_ptr() as usize;
+        let file = upload.bytes.as_ptr() as usize;
+        assert!(
+            file > start && file < start + body.len(),
+            "the file was copied"
+        );
+    }
+
+    #[test]
+    fn part_ranges_follow_the_boundaries() {
+        let body = body(&[("a", None, b"one"), ("file", Some("f"), b"\r\n--XyZx")]);
+        let ranges = part_data_ranges(&body, "XyZ");
+        let parts: Vec<&[u8]> = ranges.iter().map(|r| &body[r.clone()]).collect();
+        assert_eq!(parts, vec![&b"one"[..], &b"\r\n--XyZx"[..]]);
     }
 
     #[tokio::test]

@@ -7,6 +7,17 @@ use bytes::Bytes;
 use crate::domain::{Activity, AuditEvent, Denial, Link, LinkId, ObjectRef};
 use crate::secret::PresignedUrl;
 
+/// A signed URL that lets its holder store one object without credentials.
+#[derive(Clone, Debug)]
+pub struct PresignedUpload {
+    /// The URL.
+    pub url: PresignedUrl,
+    /// HTTP method the URL is signed for.
+    pub method: &'static str,
+    /// Headers the request must carry for the signature to match.
+    pub headers: Vec<(String, String)>,
+}
+
 /// A failure of the storage layer itself (network, emulator, disk), as
 /// opposed to a refusal that the rules decide.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +72,9 @@ pub enum ConsumeError {
     /// is returned so that they can be.
     #[error("link has restrictions to check first")]
     Restricted(Box<Link>),
+    /// The link waits for the bytes of a large upload.
+    #[error("the upload has not arrived yet")]
+    Pending,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -149,6 +163,21 @@ pub trait LinkStore: Send + Sync {
     ///
     /// Returns the store's failure.
     async fn revoke(&self, id: &LinkId) -> Result<bool, StoreError>;
+
+    /// Records the stored object, size and SHA-256 of a pending upload and
+    /// makes the link active, in one step that only succeeds while the link
+    /// is still pending. Returns whether this call completed it.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn complete_upload(
+        &self,
+        id: &LinkId,
+        object: &ObjectRef,
+        size: u64,
+        sha256: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Takes back one counted download whose bytes could not be served.
     ///
@@ -262,6 +291,36 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
         ttl_seconds: u64,
     ) -> Result<Option<PresignedUrl>, StoreError>;
+
+    /// Signs a URL that lets its holder store the object `key` in the
+    /// product's bucket for `ttl_seconds`, with a plain `PUT` of the bytes
+    /// and no checksum headers. `max_bytes` is the declared size: the
+    /// embedded store refuses larger bodies, S3 takes up to 5 GB and the
+    /// finaliser checks the size afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Returns the signer's failure.
+    async fn presign_upload(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        ttl_seconds: u64,
+    ) -> Result<PresignedUpload, StoreError>;
+
+    /// Moves an object of the product's bucket to `to_key` without the bytes
+    /// passing through this process (S3 `CopyObject` and delete, or a rename),
+    /// and returns the pin of the moved object, or `None` when `from_key`
+    /// does not exist.
+    ///
+    /// # Errors
+    ///
+    /// Returns the store's failure.
+    async fn move_object(
+        &self,
+        from_key: &str,
+        to_key: &str,
+    ) -> Result<Option<ObjectRef>, StoreError>;
 
     /// Deletes an object of the product's bucket; deleting nothing succeeds.
     ///

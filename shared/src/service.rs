@@ -111,15 +111,15 @@ async fn owns_key(app: &App, creator: &str, key: &str) -> Result<bool, ApiError>
 }
 
 /// Everything checked about a new link before any store is touched.
-struct Plan {
-    created_at: i64,
-    expires_at: i64,
+pub(crate) struct Plan {
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
     prepared: Prepared,
     password: Option<Password>,
     listed_recipients: bool,
 }
 
-fn plan(
+pub(crate) fn plan(
     app: &App,
     expire_minutes: i64,
     max_downloads: Option<i64>,
@@ -142,18 +142,21 @@ fn plan(
 }
 
 /// What every link of one request shares: the file and its pin.
-struct FileFacts {
-    object: crate::domain::ObjectRef,
-    file_name: String,
-    size: u64,
-    content_type: String,
-    sha256: String,
+pub(crate) struct FileFacts {
+    pub(crate) object: crate::domain::ObjectRef,
+    pub(crate) file_name: String,
+    pub(crate) size: u64,
+    pub(crate) content_type: String,
+    pub(crate) sha256: String,
+    /// Deadline of a large upload that has not arrived; `None` for a file
+    /// that is already stored.
+    pub(crate) upload_deadline: Option<i64>,
 }
 
 /// Hashes the password (off the async threads: Argon2 is slow on purpose)
 /// and stores one link per recipient. When a link cannot be stored, those
 /// already stored are revoked, so that a failed request leaves no live link.
-async fn issue_links(
+pub(crate) async fn issue_links(
     app: &App,
     creator: &str,
     plan: Plan,
@@ -197,6 +200,7 @@ async fn issue_links(
                 ..policy.clone()
             },
             activity: Activity::default(),
+            upload_deadline: facts.upload_deadline,
         };
         let stored = match sign(app, &link) {
             Ok(token) => app
@@ -288,6 +292,7 @@ pub async fn create_link(
         size: info.size,
         content_type,
         sha256: info.sha256,
+        upload_deadline: None,
     };
     issue_links(app, creator, plan, facts, LinkId::generate()).await
 }
@@ -337,6 +342,7 @@ async fn store_with_link(app: &App, creator: &str, new: NewFile) -> Result<Creat
         size: info.size,
         content_type: new.content_type,
         sha256: info.sha256,
+        upload_deadline: None,
     };
     let size = facts.size;
     match issue_links(app, creator, new.plan, facts, id.clone()).await {
@@ -403,7 +409,7 @@ async fn create_link_from_fetch(
     store_with_link(app, creator, new).await
 }
 
-fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
+pub(crate) fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
     app.keys
         .sign(&link.id, link.created_at, link.expires_at)
         .map_err(|error| {
@@ -428,10 +434,13 @@ pub async fn view(
 ) -> Result<Link, ApiError> {
     let now = app.clock.now();
     let id = verify(app, token, caller, AuditAction::View).await?;
-    let Some(link) = app.links.get(&id).await? else {
+    let Some(mut link) = app.links.get(&id).await? else {
         deny_unknown(&id, token, caller, "link record not found");
         return Err(not_found());
     };
+    if link.state(now) == LinkState::Pending {
+        link = finalise_or_refuse(app, &link, caller, token).await?;
+    }
     let seen = Seen {
         app,
         link: &link,
@@ -581,6 +590,14 @@ pub async fn download(
         .links
         .consume_download(&id, name.as_str(), now, false)
         .await;
+    if matches!(counted, Err(ConsumeError::Pending)) {
+        let pending = app.links.get(&id).await?.ok_or_else(not_found)?;
+        finalise_or_refuse(app, &pending, caller, token).await?;
+        counted = app
+            .links
+            .consume_download(&id, name.as_str(), now, false)
+            .await;
+    }
     if let Err(ConsumeError::Restricted(link)) = &counted {
         let seen = Seen {
             app,
@@ -632,6 +649,7 @@ pub async fn download(
             .await;
             return Err(ApiError::Gone(denial));
         }
+        Err(ConsumeError::Pending) => return Err(ApiError::Pending),
         Err(ConsumeError::Store(error)) => return Err(error.into()),
     };
     let seen = Seen {
@@ -685,6 +703,36 @@ pub async fn download(
     };
     seen.record(AuditAction::Download, None).await;
     Ok((link, Delivery::Bytes(bytes)))
+}
+
+/// Finalises the upload of a pending link whose object has arrived, the
+/// fallback for a storage event that is late or lost, and returns the link
+/// as it is afterwards.
+///
+/// # Errors
+///
+/// 409 while the object has not arrived; 500 when a store fails.
+async fn finalise_or_refuse(
+    app: &App,
+    link: &Link,
+    caller: &Caller,
+    token: &RawToken,
+) -> Result<Link, ApiError> {
+    let outcome = crate::uploads::finalise_upload(app, &link.object.key).await?;
+    if matches!(outcome, crate::uploads::Finalised::NotArrived) {
+        audit(
+            app,
+            &link.id,
+            AuditAction::Denied,
+            Some("pending"),
+            caller,
+            token,
+            link.expires_at,
+        )
+        .await;
+        return Err(ApiError::Pending);
+    }
+    app.links.get(&link.id).await?.ok_or_else(not_found)
 }
 
 async fn refund(app: &App, id: &LinkId) {
@@ -744,7 +792,7 @@ fn latest_expiry(app: &App) -> i64 {
 
 /// Records one audit event, kept until `link_expires_at` (or now, when
 /// later) plus the retention period.
-async fn audit(
+pub(crate) async fn audit(
     app: &App,
     id: &LinkId,
     action: AuditAction,

@@ -107,6 +107,27 @@ impl TestApp {
         }
     }
 
+    /// Serves the app on a free 127.0.0.1 port with the local server, which
+    /// also serves the embedded store's signed URLs, and points
+    /// `PUBLIC_BASE_URL` at it. Returns the base URL.
+    pub async fn serve(&mut self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("binding a port failed: {e}"));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("reading the port failed: {e}"));
+        let base = format!("http://{address}");
+        self.app.config.public_base_url = Some(base.clone());
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            if let Err(error) = local_server::serve(listener, app).await {
+                panic!("local server failed: {error}");
+            }
+        });
+        base
+    }
+
     /// Builds an app on a fresh embedded store in a temporary folder.
     pub fn embedded() -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir failed: {e}"));
@@ -357,6 +378,8 @@ pub async fn send(app: &App, request: Request) -> Response<Body> {
         generate_link::handle(app, request).await
     } else if path == "/upload-file" {
         upload_file::handle(app, request).await
+    } else if path == "/upload-url" {
+        upload_url::handle(app, request).await
     } else if path.starts_with("/access/") {
         access::handle(app, request).await
     } else if path.starts_with("/files/") {
@@ -508,4 +531,137 @@ macro_rules! on_both_stores {
             })*
         }
     };
+}
+
+/// API key that [`test_config`] accepts, for requests over HTTP.
+pub const API_KEY: &str = "local-test-key";
+
+/// Returns byte `index` of the fixed test pattern: the same bytes on every
+/// run, with no period short enough to hide a misplaced chunk.
+pub fn pattern_byte(index: u64) -> u8 {
+    let mixed = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index >> 13);
+    u8::try_from(mixed >> 56).unwrap_or(0)
+}
+
+/// Returns `len` bytes of the fixed test pattern.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(pattern_byte).collect()
+}
+
+/// Writes `len` bytes to `path` in 1 MiB blocks of the fixed test
+/// pattern, each starting with its block number so that no two blocks are
+/// alike, and returns their lowercase hex SHA-256. Memory stays at one
+/// block whatever `len` is.
+pub fn write_pattern_file(path: &std::path::Path, len: u64) -> String {
+    use sha2::Digest;
+    use std::io::Write;
+    const BLOCK: u64 = 1 << 20;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {path:?} failed: {e}")),
+    );
+    let mut hasher = sha2::Sha256::new();
+    let mut block = pattern(BLOCK as usize);
+    let mut offset = 0u64;
+    while offset < len {
+        let number = (offset / BLOCK).to_le_bytes();
+        block[..8].copy_from_slice(&number);
+        let end = usize::try_from((len - offset).min(BLOCK)).unwrap_or(0);
+        hasher.update(&block[..end]);
+        file.write_all(&block[..end])
+            .unwrap_or_else(|e| panic!("writing {path:?} failed: {e}"));
+        offset += BLOCK;
+    }
+    file.flush()
+        .unwrap_or_else(|e| panic!("writing {path:?} failed: {e}"));
+    hex::encode(hasher.finalize())
+}
+
+/// Returns the lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Sends a JSON body with the test API key and returns status and JSON.
+pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("x-api-key", API_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url} failed: {e}"));
+    let status = response.status().as_u16();
+    let json = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url} answered no JSON: {e}"));
+    (status, json)
+}
+
+/// Sends a GET and returns status and JSON.
+pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
+    let status = response.status().as_u16();
+    let json = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} answered no JSON: {e}"));
+    (status, json)
+}
+
+/// Downloads `url`, following redirects, hashing the body as it streams.
+/// Returns the final status, the byte count and the SHA-256.
+pub async fn download_hashed(url: &str) -> (u16, u64, String) {
+    use sha2::Digest;
+    let mut response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
+    let status = response.status().as_u16();
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .unwrap_or_else(|e| panic!("reading {url} failed: {e}"))
+    {
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    (status, size, hex::encode(hasher.finalize()))
+}
+
+/// Uploads the file at `path` to `url` with `curl -T`, as a creator would,
+/// and returns the HTTP status and the response body.
+pub fn curl_upload(path: &std::path::Path, url: &str) -> (u16, String) {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-T"])
+        .arg(path)
+        .args(["-w", "\n%{http_code}", url])
+        .output()
+        .unwrap_or_else(|e| panic!("running curl failed: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status = status
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl printed no status: {text:?}"));
+    (status, body.to_owned())
+}
+
+/// Returns the text of `events/NAME.json` with each `(placeholder, value)`
+/// replaced.
+pub fn event_with(name: &str, replacements: &[(&str, &str)]) -> serde_json::Value {
+    let mut text = event_text(name, "");
+    for (placeholder, value) in replacements {
+        text = text.replace(placeholder, value);
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}.json is not JSON: {e}"))
 }

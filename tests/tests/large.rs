@@ -1,16 +1,17 @@
 //! Files near and over what one Lambda response can carry: served inline up
 //! to `MAX_INLINE_DOWNLOAD_BYTES`, above it through a short-lived presigned
-//! S3 URL, and counted once either way.
+//! S3 URL or the embedded store's signed URL, and counted once either way.
+//! Large uploads go to a presigned URL with `curl -T` and are finalised by
+//! the storage event, the local server, or the fallback on `/access`.
 
-use link_tests::{Call, Store, TestApp, body_bytes, body_json, download, header, send, text};
+use link_tests::{
+    Call, Store, TestApp, body_bytes, body_json, curl_upload, download, download_hashed,
+    event_with, get_json, header, on_both_stores, pattern, post_json, send, sha256_hex, text,
+    write_pattern_file,
+};
 use serde_json::json;
 use shared::domain::LinkId;
-
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| u8::try_from((i * 7 + i / 251) % 256).unwrap_or(0))
-        .collect()
-}
+use shared::uploads::UPLOAD_FINISH_SECONDS;
 
 async fn link_for(test: &TestApp, key: &str, bytes: &[u8], minutes: i64) -> serde_json::Value {
     test.app
@@ -99,12 +100,222 @@ async fn presigned_url_never_outlives_the_link() {
     assert!(location.contains("X-Amz-Expires=15&"), "{location}");
 }
 
-#[tokio::test]
-async fn embedded_store_serves_large_files_inline() {
-    let test = TestApp::new(Store::Embedded).await;
-    let bytes = pattern(5_200_000);
-    let created = link_for(&test, "evidence/big.bin", &bytes, 30).await;
-    let response = download(&test.app, "big.bin", &text(&created, "token")).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(body_bytes(&response), bytes);
+on_both_stores!(
+    sizes_download_byte_exact_and_once,
+    presigned_upload_works_with_curl,
+    wrong_size_upload_revokes_the_link,
+    missed_upload_deadline_expires_the_link,
+);
+
+async fn sizes_download_byte_exact_and_once(store: Store) {
+    let mut test = TestApp::new(store).await;
+    test.serve().await;
+    for (name, len) in [
+        ("1b.bin", 1),
+        ("4mb.bin", 4_000_000),
+        ("5_2mb.bin", 5_200_000),
+        ("50mb.bin", 50_000_000),
+    ] {
+        let bytes = pattern(len);
+        let created = link_for(&test, &format!("evidence/{name}"), &bytes, 30).await;
+        let (status, view) = get_json(&text(&created, "access_url")).await;
+        assert_eq!(status, 200, "{name}: {view}");
+
+        let download_url = text(&view, "download_url");
+        let (status, size, sha256) = download_hashed(&download_url).await;
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(size, len as u64, "{name}");
+        assert_eq!(sha256, sha256_hex(&bytes), "{name}");
+        assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
+
+        let (again, _, _) = download_hashed(&download_url).await;
+        assert_eq!(again, 410, "{name}");
+    }
+}
+
+/// Asks `/upload-url` for a link to a file of `size` bytes.
+async fn upload_url(base: &str, name: &str, size: u64) -> serde_json::Value {
+    let (status, created) = post_json(
+        &format!("{base}/upload-url"),
+        &json!({"filename": name, "size": size, "content_type": "application/gzip",
+                "expire_minutes": 120, "max_downloads": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    created
+}
+
+/// Delivers the storage event for `key`, as EventBridge or S3 would, on
+/// the emulated store; the local server finalises by itself.
+async fn deliver_event(test: &TestApp, store: Store, key: &str) -> Option<serde_json::Value> {
+    if matches!(store, Store::Embedded) {
+        return None;
+    }
+    let encoded: String = key
+        .split('/')
+        .map(|segment| {
+            percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let event = event_with(
+        "link-events-pending",
+        &[
+            ("REPLACE_WITH_BUCKET", test.app.objects.bucket()),
+            ("REPLACE_WITH_KEY", &encoded),
+        ],
+    );
+    Some(
+        link_events::handle(&test.app, event)
+            .await
+            .unwrap_or_else(|e| panic!("link-events failed: {e}")),
+    )
+}
+
+fn pending_key(created: &serde_json::Value) -> String {
+    format!(
+        "pending/{}/{}",
+        text(created, "link_id"),
+        text(created, "filename")
+    )
+}
+
+async fn presigned_upload_works_with_curl(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("dump.tar.gz");
+    let sha256 = write_pattern_file(&path, 3_000_123);
+
+    let created = upload_url(&base, "dump 2025.tar.gz", 3_000_123).await;
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["upload_method"], "PUT");
+    assert_eq!(created["upload_headers"], json!({}));
+    let url = text(&created, "upload_url");
+    let lowered = url.to_ascii_lowercase();
+    assert!(!lowered.contains("x-amz-checksum"), "{url}");
+    assert!(!lowered.contains("x-amz-sdk-checksum"), "{url}");
+
+    let access_url = text(&created, "access_url");
+    let (status, body) = get_json(&access_url).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "pending");
+
+    let (status, answer) = curl_upload(&path, &url);
+    assert_eq!(status, 200, "{answer}");
+    if let Some(result) = deliver_event(&test, store, &pending_key(&created)).await {
+        assert_eq!(result["results"][0]["outcome"], "finalised", "{result}");
+    }
+
+    let (status, view) = get_json(&access_url).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["sha256"], sha256.as_str());
+    assert_eq!(view["size"], 3_000_123);
+    assert_eq!(view["content_type"], "application/gzip");
+    let (status, size, served) = download_hashed(&text(&view, "download_url")).await;
+    assert_eq!(status, 200);
+    assert_eq!(size, 3_000_123);
+    assert_eq!(served, sha256);
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+
+    // The bytes left pending/ for uploads/, and the URL cannot add more.
+    let bucket = test.app.objects.bucket().to_owned();
+    let pending = test
+        .app
+        .objects
+        .describe(&bucket, &pending_key(&created))
+        .await;
+    assert!(matches!(pending, Ok(None)), "{pending:?}");
+}
+
+async fn wrong_size_upload_revokes_the_link(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("short.bin");
+    write_pattern_file(&path, 99);
+
+    let created = upload_url(&base, "short.bin", 100).await;
+    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
+    match store {
+        Store::Embedded => assert_eq!(status, 422, "{answer}"),
+        Store::Emulated => {
+            assert_eq!(status, 200, "{answer}");
+            let result = deliver_event(&test, store, &pending_key(&created)).await;
+            let result = result.unwrap_or_default();
+            assert_eq!(result["results"][0]["outcome"], "rejected", "{result}");
+            assert_eq!(result["results"][0]["reason"], "size_mismatch");
+        }
+    }
+    let (status, body) = get_json(&text(&created, "access_url")).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "revoked");
+    let bucket = test.app.objects.bucket().to_owned();
+    let final_key = pending_key(&created).replacen("pending/", "uploads/", 1);
+    let stored = test.app.objects.describe(&bucket, &final_key).await;
+    assert!(matches!(stored, Ok(None)), "{stored:?}");
+}
+
+async fn missed_upload_deadline_expires_the_link(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("late.bin");
+    write_pattern_file(&path, 1000);
+
+    let created = upload_url(&base, "late.bin", 1000).await;
+    let url_minutes = i64::from(test.app.config.upload_url_minutes);
+    test.clock.advance(url_minutes * 60 + UPLOAD_FINISH_SECONDS);
+    let (status, body) = get_json(&text(&created, "access_url")).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "expired");
+
+    // The URL itself still works in real time here, so the late object
+    // arrives, and the finaliser deletes it.
+    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
+    match store {
+        Store::Embedded => assert_eq!(status, 410, "{answer}"),
+        Store::Emulated => {
+            assert_eq!(status, 200, "{answer}");
+            let result = deliver_event(&test, store, &pending_key(&created)).await;
+            let result = result.unwrap_or_default();
+            assert_eq!(result["results"][0]["outcome"], "rejected", "{result}");
+            assert_eq!(result["results"][0]["reason"], "expired");
+        }
+    }
+    let bucket = test.app.objects.bucket().to_owned();
+    let pending = test
+        .app
+        .objects
+        .describe(&bucket, &pending_key(&created))
+        .await;
+    assert!(matches!(pending, Ok(None)), "{pending:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_link_is_finalised_on_access() {
+    let mut test = TestApp::new(Store::Emulated).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("a.bin");
+    let sha256 = write_pattern_file(&path, 70_000);
+
+    let created = upload_url(&base, "a.bin", 70_000).await;
+    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
+    assert_eq!(status, 200, "{answer}");
+    // No storage event: the first view finalises the upload.
+    let (status, view) = get_json(&text(&created, "access_url")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["sha256"], sha256.as_str());
+    // A late duplicate event changes nothing.
+    let result = deliver_event(&test, Store::Emulated, &pending_key(&created)).await;
+    let result = result.unwrap_or_default();
+    assert_eq!(
+        result["results"][0]["outcome"], "already_finalised",
+        "{result}"
+    );
+    let (status, size, served) = download_hashed(&text(&view, "download_url")).await;
+    assert_eq!((status, size), (200, 70_000));
+    assert_eq!(served, sha256);
 }

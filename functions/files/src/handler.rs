@@ -6,7 +6,8 @@
 //! which counts a download the same way. The file name in
 //! the path must equal the stored one, but the storage key always comes from
 //! the link record. Files above `MAX_INLINE_DOWNLOAD_BYTES` get
-//! `303 See Other` to a presigned S3 URL that lives at most a minute. `HEAD`
+//! `303 See Other` to a presigned S3 URL, or to the embedded store's signed
+//! URL that the local server serves, which lives at most a minute. `HEAD`
 //! checks the link without counting; `OPTIONS` lists the methods. A `Range`
 //! header is ignored: the answer is always the whole file, counted once.
 //!
@@ -86,15 +87,27 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
         service::download(app, &token, &name, &caller, password.as_ref()).await?;
 
     match delivery {
-        Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(bytes.to_vec()))),
-        Delivery::Redirect(url) => Ok(redirect_response(&url)),
+        // `Vec::from` takes over the buffer without copying when the bytes
+        // own it alone, which both stores' `get` ensure.
+        Delivery::Bytes(bytes) => Ok(file_response(&link, Body::Binary(Vec::from(bytes)))),
+        Delivery::Redirect(url) => {
+            let base = http::base_url(request, &app.config);
+            Ok(redirect_response(&url, &base))
+        }
     }
 }
 
-fn redirect_response(url: &PresignedUrl) -> Response<Body> {
+/// Answers 303 to `url`. The embedded store signs relative URLs, which the
+/// local server serves under the API's base URL.
+fn redirect_response(url: &PresignedUrl, base: &str) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(location) = HeaderValue::from_str(url.expose()) {
+    let target = if url.expose().starts_with('/') {
+        format!("{base}{}", url.expose())
+    } else {
+        url.expose().to_owned()
+    };
+    if let Ok(location) = HeaderValue::from_str(&target) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     http::add_common_headers(response.headers_mut());

@@ -119,6 +119,9 @@ fn link_to_item(link: &Link, retention_seconds: i64) -> Item {
     item.insert("max_downloads".into(), n(link.max_downloads));
     item.insert("downloads".into(), n(link.downloads));
     item.insert("revoked".into(), AttributeValue::Bool(link.revoked));
+    if let Some(deadline) = link.upload_deadline {
+        item.insert("upload_deadline".into(), n(deadline));
+    }
     item.insert("ttl".into(), n(link.expires_at + retention_seconds));
     item.insert(
         "created_sort".into(),
@@ -193,6 +196,7 @@ fn item_to_link(item: &Item) -> Result<Link, BadItem> {
         max_downloads: number(item, "max_downloads")?,
         downloads: number(item, "downloads")?,
         revoked: flag(item, "revoked"),
+        upload_deadline: number(item, "upload_deadline").ok(),
         label: optional_text(item, "label"),
         policy: match optional_text(item, "policy") {
             Some(json) => serde_json::from_str(&json).map_err(|_| BadItem("policy"))?,
@@ -246,7 +250,8 @@ impl LinkStore for DynamoStore {
     ) -> Result<Link, ConsumeError> {
         let mut condition = String::from(
             "attribute_exists(pk) AND file_name = :name AND revoked = :false \
-             AND expires_at > :now AND downloads < max_downloads",
+             AND expires_at > :now AND downloads < max_downloads \
+             AND attribute_not_exists(upload_deadline)",
         );
         if !restrictions_checked {
             condition.push_str(" AND (attribute_not_exists(restricted) OR restricted = :false)");
@@ -486,6 +491,54 @@ impl LinkStore for DynamoStore {
                 Ok(false)
             }
             Err(error) => Err(StoreError::new("dynamodb update_item opened", error)),
+        }
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &LinkId,
+        object: &ObjectRef,
+        size: u64,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let mut update = "SET object_key = :key, sha256 = :sha".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .condition_expression(
+                "attribute_exists(upload_deadline) AND revoked = :false AND #size = :size",
+            )
+            // `size` is also the name of a DynamoDB function.
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":key", s(&object.key))
+            .expression_attribute_values(":size", n(size))
+            .expression_attribute_values(":sha", s(sha256))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        if let Some(version) = &object.version_id {
+            update.push_str(", version_id = :version");
+            request = request.expression_attribute_values(":version", s(version));
+        }
+        if let Some(etag) = &object.etag {
+            update.push_str(", etag = :etag");
+            request = request.expression_attribute_values(":etag", s(etag));
+        }
+        update.push_str(" REMOVE upload_deadline");
+        match request.update_expression(update).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(service))
+                if matches!(
+                    service.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(StoreError::new(
+                "dynamodb update_item complete upload",
+                error,
+            )),
         }
     }
 

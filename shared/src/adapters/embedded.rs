@@ -23,13 +23,15 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
+use crate::adapters::local_urls::{DownloadGrant, UploadGrant, UrlSigner};
 use crate::config::EMBEDDED_BUCKET;
 use crate::domain::{
     Activity, AuditAction, AuditEvent, Denial, LOCK_AFTER_FAILURES, LOCK_SECONDS, Link, LinkId,
     LinkState, ObjectRef,
 };
 use crate::ports::{
-    AuditLog, BadCursor, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page, StoreError,
+    AuditLog, BadCursor, Clock, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page,
+    PresignedUpload, StoreError, SystemClock,
 };
 use crate::secret::PresignedUrl;
 
@@ -66,7 +68,7 @@ CREATE INDEX IF NOT EXISTS audit_by_link ON audit (link_id, seq);
 
 /// Columns added after the first schema, with their definitions. A store
 /// made by an older version gets them on open.
-const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 8] = [
     ("links", "label", "TEXT"),
     ("links", "policy", "TEXT NOT NULL DEFAULT '{}'"),
     ("links", "restricted", "INTEGER NOT NULL DEFAULT 0"),
@@ -74,6 +76,7 @@ const ADDED_COLUMNS: [(&str, &str, &str); 7] = [
     ("links", "locked_until", "INTEGER NOT NULL DEFAULT 0"),
     ("links", "opened", "INTEGER NOT NULL DEFAULT 0"),
     ("audit", "retain_until", "INTEGER NOT NULL DEFAULT 0"),
+    ("links", "upload_deadline", "INTEGER"),
 ];
 
 const INDEXES: &str = "
@@ -82,7 +85,7 @@ CREATE INDEX IF NOT EXISTS links_by_creator ON links (creator, created_at, id);
 
 const LINK_COLUMNS: &str = "id, bucket, object_key, version_id, etag, file_name, size, \
     content_type, sha256, creator, created_at, expires_at, max_downloads, downloads, revoked, \
-    label, policy, failed_attempts, locked_until, opened";
+    label, policy, failed_attempts, locked_until, opened, upload_deadline";
 
 fn add_missing_columns(connection: &Connection) -> Result<(), rusqlite::Error> {
     for (table, column, definition) in ADDED_COLUMNS {
@@ -227,6 +230,7 @@ fn row_to_link(row: &Row<'_>) -> Result<Link, rusqlite::Error> {
             locked_until: row.get(18)?,
             opened: row.get(19)?,
         },
+        upload_deadline: row.get(20)?,
     })
 }
 
@@ -241,7 +245,7 @@ impl LinkStore for EmbeddedStore {
                 &format!(
                     "INSERT INTO links ({LINK_COLUMNS}, restricted) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                     ?16, ?17, ?18, ?19, ?20, ?21)"
+                     ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
                 ),
                 params![
                     link.id.as_str(),
@@ -264,6 +268,7 @@ impl LinkStore for EmbeddedStore {
                     link.activity.failed_attempts,
                     link.activity.locked_until,
                     link.activity.opened,
+                    link.upload_deadline,
                     link.policy.is_restricted(),
                 ],
             )
@@ -302,6 +307,7 @@ impl LinkStore for EmbeddedStore {
                          WHERE id = ?1 AND file_name = ?2 AND revoked = 0 \
                          AND expires_at > ?3 AND downloads < max_downloads \
                          AND (restricted = 0 OR ?4) \
+                         AND upload_deadline IS NULL \
                          RETURNING {LINK_COLUMNS}"
                     ),
                     params![id_text, name, now, restrictions_checked],
@@ -420,6 +426,29 @@ impl LinkStore for EmbeddedStore {
         .await
     }
 
+    async fn complete_upload(
+        &self,
+        id: &LinkId,
+        object: &ObjectRef,
+        size: u64,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        let object = object.clone();
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let sha256 = sha256.to_owned();
+        self.with("sqlite complete upload", move |c| {
+            c.execute(
+                "UPDATE links SET object_key = ?2, version_id = ?3, etag = ?4, sha256 = ?5, \
+                 upload_deadline = NULL \
+                 WHERE id = ?1 AND upload_deadline IS NOT NULL AND revoked = 0 AND size = ?6",
+                params![id, object.key, object.version_id, object.etag, sha256, size],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
+    }
+
     async fn refund_download(&self, id: &LinkId) -> Result<(), StoreError> {
         let id = id.as_str().to_owned();
         self.with("sqlite refund download", move |c| {
@@ -445,6 +474,7 @@ pub(crate) fn classify_refusal(
     }
     match link.state(now) {
         LinkState::Denied(denial) => ConsumeError::Denied(denial),
+        LinkState::Pending => ConsumeError::Pending,
         LinkState::Active if link.policy.is_restricted() && !restrictions_checked => {
             ConsumeError::Restricted(Box::new(link))
         }
@@ -564,24 +594,69 @@ fn row_to_event(link_id: &LinkId, row: &Row<'_>) -> Result<AuditEvent, rusqlite:
 #[derive(Clone, Debug)]
 pub struct EmbeddedObjects {
     root: PathBuf,
+    urls: UrlSigner,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ObjectMeta {
     key: String,
     content_type: String,
+    /// SHA-256 of the bytes, recorded by the writer; absent in objects
+    /// written by older versions.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
+/// An object opened for streaming.
+#[derive(Debug)]
+pub struct OpenObject {
+    /// The file, positioned at its start.
+    pub file: tokio::fs::File,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 the writer recorded, if any.
+    pub sha256: Option<String>,
+}
+
+/// Reason a streamed upload was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutStreamError {
+    /// The body is longer than allowed.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body could not be read from the client.
+    #[error("reading the body failed: {0}")]
+    Body(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Size of the chunks a file is hashed and streamed in.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 impl EmbeddedObjects {
-    /// Uses `data_dir/objects`, creating it if needed.
+    /// Uses `data_dir/objects`, creating it if needed, and the URL key in
+    /// `data_dir/object-url-key`.
     ///
     /// # Errors
     ///
-    /// Fails when the folder cannot be created.
+    /// Fails when the folder or the URL key cannot be created.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let root = data_dir.join("objects");
         create_private_dir(&root)?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            urls: UrlSigner::open(data_dir)?,
+        })
+    }
+
+    /// Returns the signer of this store's download and upload URLs.
+    pub fn urls(&self) -> &UrlSigner {
+        &self.urls
     }
 
     fn path_for(&self, key: &str) -> PathBuf {
@@ -598,6 +673,168 @@ impl EmbeddedObjects {
             Err(e) => Err(StoreError::new("read object metadata", e)),
         }
     }
+
+    /// Opens the object `key` for streaming, or returns `None` when there is
+    /// no such object.
+    ///
+    /// # Errors
+    ///
+    /// Returns the file system's failure.
+    pub async fn open_object(&self, key: &str) -> Result<Option<OpenObject>, StoreError> {
+        let path = self.path_for(key);
+        let Some(meta) = self.read_meta(&path).await? else {
+            return Ok(None);
+        };
+        if meta.key != key {
+            return Ok(None);
+        }
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::new("open object", e)),
+        };
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| StoreError::new("read object size", e))?
+            .len();
+        Ok(Some(OpenObject {
+            file,
+            size,
+            sha256: meta.sha256,
+        }))
+    }
+
+    /// Writes the chunks of `body` to the object `key` while hashing them,
+    /// holding one chunk in memory at a time. A body of more than
+    /// `max_bytes` is rejected and nothing is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`PutStreamError::TooLarge`] over the limit, `Body` when the stream
+    /// fails, `Store` when the file system does.
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &str,
+        content_type: &str,
+        max_bytes: u64,
+        mut body: S,
+    ) -> Result<ObjectInfo, PutStreamError>
+    where
+        S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin + Send,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+
+        let path = self.path_for(key);
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let temp_data = path.with_extension(format!("tmp-{suffix}"));
+        let written = async {
+            let mut file = tokio::fs::File::create(&temp_data)
+                .await
+                .map_err(|e| StoreError::new("create object", e))?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| PutStreamError::Body(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > max_bytes {
+                    return Err(PutStreamError::TooLarge { limit: max_bytes });
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| StoreError::new("write object", e))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| StoreError::new("sync object", e))?;
+            Ok((size, hex::encode(hasher.finalize())))
+        }
+        .await;
+        let (size, sha256) = match written {
+            Ok(done) => done,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&temp_data).await;
+                return Err(error);
+            }
+        };
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            sha256: Some(sha256.clone()),
+        };
+        if let Err(error) = self.place(&path, &temp_data, &meta).await {
+            let _ = tokio::fs::remove_file(&temp_data).await;
+            return Err(error.into());
+        }
+        Ok(ObjectInfo {
+            object: ObjectRef {
+                bucket: EMBEDDED_BUCKET.to_owned(),
+                key: key.to_owned(),
+                version_id: None,
+                etag: Some(sha256.clone()),
+            },
+            size,
+            content_type: Some(content_type.to_owned()),
+            sha256,
+        })
+    }
+
+    /// Writes the metadata and renames the finished data file into place,
+    /// so a reader never sees half a file.
+    async fn place(
+        &self,
+        path: &Path,
+        temp_data: &Path,
+        meta: &ObjectMeta,
+    ) -> Result<(), StoreError> {
+        let encoded =
+            serde_json::to_vec(meta).map_err(|e| StoreError::new("encode object metadata", e))?;
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let temp_meta = path.with_extension(format!("meta-{suffix}"));
+        let result = async {
+            tokio::fs::write(&temp_meta, &encoded).await?;
+            tokio::fs::rename(&temp_meta, path.with_extension("json")).await?;
+            tokio::fs::rename(temp_data, path).await
+        }
+        .await;
+        if let Err(error) = result {
+            let _ = tokio::fs::remove_file(&temp_meta).await;
+            return Err(StoreError::new("write object", error));
+        }
+        Ok(())
+    }
+}
+
+/// Returns the size and SHA-256 of the file at `path`, read in chunks so
+/// that memory stays flat whatever its size, or `None` when it is missing.
+async fn hash_file(path: PathBuf) -> Result<Option<(u64, String)>, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::new("open object", e)),
+        };
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        let mut size = 0u64;
+        loop {
+            let read = file
+                .read(&mut buffer)
+                .map_err(|e| StoreError::new("read object", e))?;
+            if read == 0 {
+                break;
+            }
+            size += read as u64;
+            hasher.update(&buffer[..read]);
+        }
+        Ok(Some((size, hex::encode(hasher.finalize()))))
+    })
+    .await
+    .map_err(|e| StoreError::new("hash object", e))?
 }
 
 #[async_trait]
@@ -614,27 +851,23 @@ impl ObjectStore for EmbeddedObjects {
     ) -> Result<ObjectInfo, StoreError> {
         let path = self.path_for(key);
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let meta = serde_json::to_vec(&ObjectMeta {
-            key: key.to_owned(),
-            content_type: content_type.to_owned(),
-        })
-        .map_err(|e| StoreError::new("encode object metadata", e))?;
-        // Write to temporary names and rename, so a reader never sees half a
-        // file and a crash leaves no object under the real name.
+        let size = bytes.len() as u64;
+        // Write to a temporary name and rename, so a reader never sees half
+        // a file and a crash leaves no object under the real name.
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let temp_data = path.with_extension(format!("tmp-{suffix}"));
-        let temp_meta = path.with_extension(format!("meta-{suffix}"));
-        let result = async {
-            tokio::fs::write(&temp_data, &bytes).await?;
-            tokio::fs::write(&temp_meta, &meta).await?;
-            tokio::fs::rename(&temp_meta, path.with_extension("json")).await?;
-            tokio::fs::rename(&temp_data, &path).await
-        }
-        .await;
-        if let Err(error) = result {
+        if let Err(error) = tokio::fs::write(&temp_data, &bytes).await {
             let _ = tokio::fs::remove_file(&temp_data).await;
-            let _ = tokio::fs::remove_file(&temp_meta).await;
             return Err(StoreError::new("write object", error));
+        }
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            sha256: Some(sha256.clone()),
+        };
+        if let Err(error) = self.place(&path, &temp_data, &meta).await {
+            let _ = tokio::fs::remove_file(&temp_data).await;
+            return Err(error);
         }
         Ok(ObjectInfo {
             object: ObjectRef {
@@ -643,7 +876,7 @@ impl ObjectStore for EmbeddedObjects {
                 version_id: None,
                 etag: Some(sha256.clone()),
             },
-            size: bytes.len() as u64,
+            size,
             content_type: Some(content_type.to_owned()),
             sha256,
         })
@@ -660,12 +893,9 @@ impl ObjectStore for EmbeddedObjects {
         if meta.key != key {
             return Ok(None);
         }
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::new("read object", e)),
+        let Some((size, sha256)) = hash_file(path).await? else {
+            return Ok(None);
         };
-        let sha256 = hex::encode(Sha256::digest(&bytes));
         Ok(Some(ObjectInfo {
             object: ObjectRef {
                 bucket: EMBEDDED_BUCKET.to_owned(),
@@ -673,7 +903,7 @@ impl ObjectStore for EmbeddedObjects {
                 version_id: None,
                 etag: Some(sha256.clone()),
             },
-            size: bytes.len() as u64,
+            size,
             content_type: Some(meta.content_type),
             sha256,
         }))
@@ -702,14 +932,80 @@ impl ObjectStore for EmbeddedObjects {
 
     async fn presign_download(
         &self,
-        _object: &ObjectRef,
-        _content_disposition: &str,
-        _content_type: &str,
-        _ttl_seconds: u64,
+        object: &ObjectRef,
+        content_disposition: &str,
+        content_type: &str,
+        ttl_seconds: u64,
     ) -> Result<Option<PresignedUrl>, StoreError> {
-        // NOTE: the local server has no response size limit, so the embedded
-        // store serves every file directly instead of signing URLs.
-        Ok(None)
+        if object.bucket != EMBEDDED_BUCKET {
+            return Ok(None);
+        }
+        let grant = DownloadGrant {
+            key: object.key.clone(),
+            etag: object.etag.clone(),
+            disposition: content_disposition.to_owned(),
+            content_type: content_type.to_owned(),
+            expires: SystemClock.now() + i64::try_from(ttl_seconds).unwrap_or(60),
+        };
+        Ok(Some(PresignedUrl::new(self.urls.download_url(&grant))))
+    }
+
+    async fn presign_upload(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        ttl_seconds: u64,
+    ) -> Result<PresignedUpload, StoreError> {
+        let grant = UploadGrant {
+            key: key.to_owned(),
+            max_bytes,
+            expires: SystemClock.now() + i64::try_from(ttl_seconds).unwrap_or(60),
+        };
+        Ok(PresignedUpload {
+            url: PresignedUrl::new(self.urls.upload_url(&grant)),
+            method: "PUT",
+            headers: Vec::new(),
+        })
+    }
+
+    async fn move_object(
+        &self,
+        from_key: &str,
+        to_key: &str,
+    ) -> Result<Option<ObjectRef>, StoreError> {
+        let from = self.path_for(from_key);
+        let Some(meta) = self.read_meta(&from).await? else {
+            return Ok(None);
+        };
+        if meta.key != from_key {
+            return Ok(None);
+        }
+        // Claim the data file first with a rename, which only one of two
+        // concurrent movers can win.
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let to = self.path_for(to_key);
+        let claimed = to.with_extension(format!("tmp-{suffix}"));
+        match tokio::fs::rename(&from, &claimed).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::new("move object", e)),
+        }
+        let moved = ObjectMeta {
+            key: to_key.to_owned(),
+            content_type: meta.content_type,
+            sha256: meta.sha256,
+        };
+        if let Err(error) = self.place(&to, &claimed, &moved).await {
+            let _ = tokio::fs::remove_file(&claimed).await;
+            return Err(error);
+        }
+        let _ = tokio::fs::remove_file(from.with_extension("json")).await;
+        Ok(Some(ObjectRef {
+            bucket: EMBEDDED_BUCKET.to_owned(),
+            key: to_key.to_owned(),
+            version_id: None,
+            etag: moved.sha256,
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -752,6 +1048,7 @@ mod tests {
             label: None,
             policy: crate::domain::Policy::default(),
             activity: Activity::default(),
+            upload_deadline: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod dynamo;
 pub mod embedded;
+pub mod local_urls;
 pub mod s3;
 pub mod usage_dynamo;
 pub mod usage_sqlite;

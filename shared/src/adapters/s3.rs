@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -22,25 +23,47 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use crate::domain::ObjectRef;
-use crate::ports::{ObjectInfo, ObjectStore, StoreError};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::ports::{ObjectInfo, ObjectStore, PresignedUpload, StoreError};
 use crate::secret::PresignedUrl;
 
 /// File bytes in one S3 bucket, with read access to the allowed ones.
 #[derive(Clone, Debug)]
 pub struct S3Objects {
     client: Client,
+    /// Signs upload URLs. It adds no checksum parameters, which the SDK
+    /// adds by default and which a plain `curl -T` cannot satisfy.
+    upload_signer: Client,
     bucket: String,
 }
 
 impl S3Objects {
     /// Uses `bucket` through `client`.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        let upload_signer = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                .build(),
+        );
         Self {
             client,
+            upload_signer,
             bucket: bucket.into(),
         }
     }
 }
+
+/// Characters a `CopySource` key keeps as they are; S3 takes the rest
+/// percent-encoded.
+const COPY_SOURCE_KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Returns whether an SDK error means the object is absent or has changed.
 fn is_missing_or_changed<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
@@ -142,12 +165,22 @@ impl ObjectStore for S3Objects {
             Err(error) if is_missing_or_changed(&error) => return Ok(None),
             Err(error) => return Err(StoreError::new("s3 get_object", error)),
         };
-        let bytes = output
-            .body
-            .collect()
+        // Copy each chunk into one buffer of the final size as it arrives,
+        // so that the file is in memory once, plus one chunk.
+        let expected = output
+            .content_length()
+            .and_then(|length| usize::try_from(length).ok())
+            .unwrap_or(0);
+        let mut bytes = Vec::with_capacity(expected);
+        let mut body = output.body;
+        while let Some(chunk) = body
+            .try_next()
             .await
-            .map_err(|e| StoreError::new("s3 read object", e))?;
-        Ok(Some(bytes.into_bytes()))
+            .map_err(|e| StoreError::new("s3 read object", e))?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(Bytes::from(bytes)))
     }
 
     async fn presign_download(
@@ -175,6 +208,73 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|e| StoreError::new("s3 presign get_object", e))?;
         Ok(Some(PresignedUrl::new(request.uri())))
+    }
+
+    async fn presign_upload(
+        &self,
+        key: &str,
+        _max_bytes: u64,
+        ttl_seconds: u64,
+    ) -> Result<PresignedUpload, StoreError> {
+        // NOTE: the size is not part of the signature, so S3 takes any body
+        // up to its single-PUT limit of 5 GB; the finaliser deletes an object
+        // whose size differs from the declared one. A URL signed with a
+        // Lambda role's temporary credentials also stops working when those
+        // credentials expire, which can be before `ttl_seconds`.
+        let config = PresigningConfig::expires_in(Duration::from_secs(ttl_seconds.max(1)))
+            .map_err(|e| StoreError::new("s3 presigning config", e))?;
+        let request = self
+            .upload_signer
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::new("s3 presign put_object", e))?;
+        let headers = request
+            .headers()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        Ok(PresignedUpload {
+            url: PresignedUrl::new(request.uri()),
+            method: "PUT",
+            headers,
+        })
+    }
+
+    async fn move_object(
+        &self,
+        from_key: &str,
+        to_key: &str,
+    ) -> Result<Option<ObjectRef>, StoreError> {
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            utf8_percent_encode(from_key, COPY_SOURCE_KEY)
+        );
+        let copied = match self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to_key)
+            .copy_source(source)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) if is_missing_or_changed(&error) => return Ok(None),
+            Err(error) => return Err(StoreError::new("s3 copy_object", error)),
+        };
+        self.delete(from_key).await?;
+        Ok(Some(ObjectRef {
+            bucket: self.bucket.clone(),
+            key: to_key.to_owned(),
+            version_id: copied.version_id().map(String::from),
+            etag: copied
+                .copy_object_result()
+                .and_then(|result| result.e_tag())
+                .map(String::from),
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

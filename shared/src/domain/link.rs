@@ -157,6 +157,10 @@ pub struct Link {
     pub policy: Policy,
     /// Counters that recipients change.
     pub activity: Activity,
+    /// Set while the link waits for the bytes of a large upload: the Unix
+    /// second from which an upload that has not arrived is refused as
+    /// expired. `None` once the object is stored and hashed.
+    pub upload_deadline: Option<i64>,
 }
 
 /// State of a link at a given time.
@@ -164,6 +168,9 @@ pub struct Link {
 pub enum LinkState {
     /// Can be viewed and downloaded.
     Active,
+    /// Waits for the bytes of a large upload; refused with 409 until they
+    /// arrive.
+    Pending,
     /// Refused because of the given reason.
     Denied(Denial),
 }
@@ -192,12 +199,19 @@ impl Denial {
 
 impl Link {
     /// Returns the state at `now` (Unix seconds). Revocation wins over
-    /// expiry, and expiry over the download count.
+    /// expiry, expiry over a pending upload, and a pending upload over the
+    /// download count. An upload that missed its deadline is expired.
     pub fn state(&self, now: i64) -> LinkState {
         if self.revoked {
             LinkState::Denied(Denial::Revoked)
         } else if now >= self.expires_at {
             LinkState::Denied(Denial::Expired)
+        } else if let Some(deadline) = self.upload_deadline {
+            if now >= deadline {
+                LinkState::Denied(Denial::Expired)
+            } else {
+                LinkState::Pending
+            }
         } else if self.downloads >= self.max_downloads {
             LinkState::Denied(Denial::UsedUp)
         } else {
@@ -206,10 +220,11 @@ impl Link {
     }
 
     /// Returns the state as the creator sees it, one of `active`,
-    /// `not_yet_available`, `used_up`, `expired` and `revoked`.
+    /// `pending`, `not_yet_available`, `used_up`, `expired` and `revoked`.
     pub fn status(&self, now: i64) -> &'static str {
         match self.state(now) {
             LinkState::Denied(denial) => denial.code(),
+            LinkState::Pending => "pending",
             LinkState::Active if self.policy.not_before.is_some_and(|t| now < t) => {
                 "not_yet_available"
             }
@@ -303,6 +318,7 @@ mod tests {
             label: None,
             policy: Policy::default(),
             activity: Activity::default(),
+            upload_deadline: None,
         }
     }
 
@@ -328,6 +344,16 @@ mod tests {
     fn link_used_up_at_limit() {
         assert_eq!(link(2, false).state(1), LinkState::Denied(Denial::UsedUp));
         assert_eq!(link(1, false).downloads_remaining(), 1);
+    }
+
+    #[test]
+    fn pending_upload_waits_until_its_deadline() {
+        let mut pending = link(0, false);
+        pending.upload_deadline = Some(50);
+        assert_eq!(pending.state(49), LinkState::Pending);
+        assert_eq!(pending.state(50), LinkState::Denied(Denial::Expired));
+        pending.revoked = true;
+        assert_eq!(pending.state(10), LinkState::Denied(Denial::Revoked));
     }
 
     #[test]
