@@ -42,7 +42,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Fetcher for `file_url`s on allowed hosts.
     pub fetcher: Fetcher,
-    /// Where notifications go; `None` when none are configured.
+    /// Destination of notifications, or `None` when none is configured.
     pub notifier: Option<Arc<dyn Notifier>>,
 }
 

@@ -224,7 +224,7 @@ pub trait AuditLog: Send + Sync {
 pub struct Page<T> {
     /// The entries of this page.
     pub items: Vec<T>,
-    /// Where the next page starts, or `None` after the last page. The text
+    /// Cursor of the next page, or `None` after the last page. The text
     /// is the store's own and goes to clients only encoded.
     pub next: Option<String>,
 }

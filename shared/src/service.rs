@@ -141,7 +141,7 @@ pub(crate) fn plan(
     })
 }
 
-/// What every link of one request shares: the file and its pin.
+/// File facts that every link of one request shares, with the object pin.
 pub(crate) struct FileFacts {
     pub(crate) object: crate::domain::ObjectRef,
     pub(crate) file_name: String,
@@ -614,7 +614,7 @@ pub async fn download(
     let link = match counted {
         Ok(link) => link,
         Err(ConsumeError::Restricted(_)) => {
-            tracing::error!(link_id = %id, "store refused a checked download as restricted");
+            tracing::error!(link_id = %id, "store rejected a checked download as restricted");
             return Err(ApiError::Internal);
         }
         Err(ConsumeError::NotFound) => {
@@ -784,8 +784,8 @@ fn deny_unknown(id: &LinkId, token: &RawToken, caller: &Caller, why: &str) {
         "denied: {why}");
 }
 
-/// The latest expiry any link made now could have: the retention base for
-/// a refusal whose record was not read.
+/// Returns the latest expiry a link made now could have, as the retention
+/// base of a rejection whose record was not read.
 fn latest_expiry(app: &App) -> i64 {
     app.clock.now() + i64::from(app.config.max_expire_minutes) * 60
 }

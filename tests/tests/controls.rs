@@ -725,10 +725,10 @@ async fn eventbridge_notifier_puts_events_on_the_emulator() {
     assert!(refused.is_err(), "a bus that does not exist must fail");
 }
 
-/// A recipient's view shows a link's id and file name, from which the
-/// upload's `file_url` can be rebuilt. Another creator who does so gets the
-/// same 422 as for a missing object, also after the owner revoked every
-/// link; the owner may still make new links.
+/// A recipient's view shows a link's id and file name, so the upload's
+/// `file_url` can be rebuilt. Another creator who does so gets the same 422
+/// as for a missing object, even after the owner revoked every link. The
+/// owner may still make new links.
 async fn another_creators_file_cannot_be_linked(store: Store) {
     let test = TestApp::new(store).await;
     let uploaded = upload(&test.app, "secret.txt", b"owner only", &[]).await;

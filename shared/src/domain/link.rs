@@ -219,7 +219,7 @@ impl Link {
         }
     }
 
-    /// Returns the state as the creator sees it, one of `active`,
+    /// Returns the state shown to the creator, one of `active`,
     /// `pending`, `not_yet_available`, `used_up`, `expired` and `revoked`.
     pub fn status(&self, now: i64) -> &'static str {
         match self.state(now) {
