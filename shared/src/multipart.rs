@@ -9,10 +9,15 @@
 //! parses the body from 64 KiB windows, and each chunk it yields for the
 //! file is checked against the same range of the body, which
 //! [`part_data_ranges`] finds by scanning for the boundary. Only when the two
-//! disagree is the file copied out of `multer`'s chunks instead.
+//! disagree is the file copied out of `multer`'s chunks instead. `multer`
+//! copies every window it is given into its own buffer and takes all that
+//! are ready, so the windows come one per poll ([`Paced`]) and its buffer
+//! stays near one window instead of growing to a second copy of the body.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::stream;
 
 use crate::domain::{FileName, ParamError};
 use crate::http::ApiError;
@@ -62,12 +67,8 @@ pub async fn parse_upload(
             .per_field(max_file_bytes),
     );
     let ranges = part_data_ranges(&body, &boundary);
-    let windows: Vec<Result<Bytes, std::io::Error>> = (0..body.len())
-        .step_by(WINDOW_BYTES)
-        .map(|start| Ok(body.slice(start..(start + WINDOW_BYTES).min(body.len()))))
-        .collect();
-    let mut multipart =
-        multer::Multipart::with_constraints(stream::iter(windows), boundary, constraints);
+    let windows = Paced::new(body.clone());
+    let mut multipart = multer::Multipart::with_constraints(windows, boundary, constraints);
     let mut index = 0usize;
 
     let mut file: Option<(FileName, Option<String>, Bytes)> = None;
@@ -157,6 +158,45 @@ pub async fn parse_upload(
 /// Size of the windows the body is handed to `multer` in, which bounds its
 /// own buffer.
 const WINDOW_BYTES: usize = 64 * 1024;
+
+/// Windows of a body, which share its bytes. Each window is preceded by one
+/// `Pending` that wakes the task at once, so a reader that takes every
+/// ready item receives one window per poll.
+struct Paced {
+    body: Bytes,
+    offset: usize,
+    ready: bool,
+}
+
+impl Paced {
+    fn new(body: Bytes) -> Self {
+        Self {
+            body,
+            offset: 0,
+            ready: false,
+        }
+    }
+}
+
+impl futures_util::Stream for Paced {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.offset >= self.body.len() {
+            return Poll::Ready(None);
+        }
+        if !self.ready {
+            self.ready = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.ready = false;
+        let end = (self.offset + WINDOW_BYTES).min(self.body.len());
+        let window = self.body.slice(self.offset..end);
+        self.offset = end;
+        Poll::Ready(Some(Ok(window)))
+    }
+}
 
 /// Reads the file part. When every chunk equals the expected range of the
 /// body, returns that range as a slice of `body`; otherwise collects a copy.
