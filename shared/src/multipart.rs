@@ -9,10 +9,12 @@
 //! parses the body from 64 KiB windows, and each chunk it yields for the
 //! file is checked against the same range of the body, which
 //! [`part_data_ranges`] finds by scanning for the boundary. Only when the two
-//! disagree is the file copied out of `multer`'s chunks instead. `multer`
-//! copies every window it is given into its own buffer and takes all that
-//! are ready, so the windows come one per poll ([`Paced`]) and its buffer
-//! stays near one window instead of growing to a second copy of the body.
+//! disagree is the file copied out of `multer`'s chunks instead.
+//!
+//! `multer` copies every window it is given into its own buffer and takes
+//! all that are ready. The windows therefore come one per poll ([`Paced`]),
+//! so that its buffer stays near one window and never becomes a second copy
+//! of the body.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -60,9 +60,9 @@ async fn inbox_drop_gets_a_link_owned_by_its_creator() {
         .creator_id("key-0a1b2c")
         .build();
     let response = send(&test.app, request).await;
-    let shown = body_json(&response);
-    assert_eq!(response.status(), 200, "{shown}");
-    let (status, view) = get_json(&text(&shown, "access_url")).await;
+    let detail = body_json(&response);
+    assert_eq!(response.status(), 200, "{detail}");
+    let (status, view) = get_json(&text(&detail, "access_url")).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["downloads_remaining"], 1);
     let download_url = text(&view, "download_url");

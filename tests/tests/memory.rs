@@ -3,8 +3,8 @@
 //! both stores: the process must never hold a second copy of the file.
 //!
 //! The requests come from `curl`, another process, so the heap counted here
-//! is the server's (and the emulator clients'). The counting allocator sees
-//! the whole process, so this binary holds one test, which runs the stores
+//! is the server's (and the emulator clients'). The counting allocator counts
+//! the whole process, so this binary has one test, which runs the stores
 //! one after the other.
 
 use link_tests::{API_KEY, Store, TestApp, sha256_hex, write_pattern_file};
