@@ -161,13 +161,16 @@ pub async fn parse_upload(
 /// own buffer.
 const WINDOW_BYTES: usize = 64 * 1024;
 
-/// Windows of a body, which share its bytes. Each window is preceded by one
-/// `Pending` that wakes the task at once, so a reader that takes every
-/// ready item receives one window per poll.
+/// Windows of a body, which share its bytes. Between two windows the
+/// stream returns one `Pending` that wakes the task at once, so a reader
+/// that takes every ready item receives one window per poll. The end comes
+/// right after the last window, because `multer` reports an incomplete
+/// stream when it reads the end in a later poll than its data while it
+/// looks for the first boundary.
 struct Paced {
     body: Bytes,
     offset: usize,
-    ready: bool,
+    pause: bool,
 }
 
 impl Paced {
@@ -175,7 +178,7 @@ impl Paced {
         Self {
             body,
             offset: 0,
-            ready: false,
+            pause: false,
         }
     }
 }
@@ -187,15 +190,15 @@ impl futures_util::Stream for Paced {
         if self.offset >= self.body.len() {
             return Poll::Ready(None);
         }
-        if !self.ready {
-            self.ready = true;
+        if self.pause {
+            self.pause = false;
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        self.ready = false;
         let end = (self.offset + WINDOW_BYTES).min(self.body.len());
         let window = self.body.slice(self.offset..end);
         self.offset = end;
+        self.pause = true;
         Poll::Ready(Some(Ok(window)))
     }
 }
