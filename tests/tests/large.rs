@@ -106,6 +106,7 @@ on_both_stores!(
     wrong_size_upload_revokes_the_link,
     missed_upload_deadline_expires_the_link,
     upload_that_never_arrives_expires_cleanly,
+    inline_limit_boundary_counts_once,
 );
 
 async fn sizes_download_byte_exact_and_once(store: Store) {
@@ -550,4 +551,23 @@ async fn upload_that_never_arrives_expires_cleanly(store: Store) {
         .unwrap_or_else(|| panic!("link record missing"));
     assert_eq!(link.status(test.clock_now()), "expired");
     assert_eq!(link.downloads, 0);
+}
+
+async fn inline_limit_boundary_counts_once(store: Store) {
+    let test = TestApp::new(store).await;
+    let limit = test.app.config.max_inline_download_bytes;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for (name, len, status) in [("at.bin", limit, 200), ("above.bin", limit + 1, 303)] {
+        let bytes = pattern(len);
+        let created = link_for(&test, &format!("evidence/{name}"), &bytes, 30).await;
+        let response = download(&test.app, name, &text(&created, "token")).await;
+        assert_eq!(response.status(), status, "{name}");
+        if status == 200 {
+            assert!(body_bytes(&response) == bytes, "{name}");
+        } else {
+            assert!(body_bytes(&response).is_empty(), "{name}");
+            assert!(!header(&response, "location").is_empty(), "{name}");
+        }
+        assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
+    }
 }
