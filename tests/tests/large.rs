@@ -430,8 +430,8 @@ async fn embedded_signed_url_resists_tampering() {
         assert_signed_url_rejected(forged, case).await;
     }
 
-    // The genuine URL serves the exact bytes; fetching it again within its
-    // lifetime serves them again, without counting.
+    // The genuine URL serves the exact bytes. Fetching it again within its
+    // lifetime serves them again without counting.
     for attempt in 0..2 {
         let response = get_no_redirect(&url).await;
         assert_eq!(response.status().as_u16(), 200, "attempt {attempt}");
