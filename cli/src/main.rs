@@ -62,7 +62,7 @@ enum Command {
             default_value_t = 4 * 1024 * 1024
         )]
         large_threshold: u64,
-        /// Longest wait, after sending a large file, for the server to accept it
+        /// Maximum wait in seconds, after sending a large file, for the server to accept it
         #[arg(long, value_name = "N", default_value_t = 300)]
         wait_seconds: u64,
     },

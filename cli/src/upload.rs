@@ -20,13 +20,13 @@ use crate::failure::{Failure, INVALID, REFUSED, SERVER, USAGE};
 
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// How `upload` sends the file.
+/// Transfer settings of `upload`.
 pub struct Transfer {
     /// Files larger than this many bytes go through `/upload-url`.
     pub large_threshold: u64,
     /// Send every file through `/upload-url`.
     pub force_large: bool,
-    /// Longest wait for a large upload to be accepted by the server.
+    /// Maximum wait for the server to accept a large upload.
     pub wait: Duration,
 }
 
@@ -109,10 +109,10 @@ fn too_large(path: &Path, size: u64, failure: Failure) -> Failure {
     }
 }
 
-/// Sends the file through `/upload-url`: asks for a pending link and a
-/// signed upload URL, streams the file there in chunks (never whole in
-/// memory), then waits until the server has accepted the file and prints
-/// the link.
+/// Sends the file through `/upload-url`. It requests a pending link and a
+/// signed upload URL, and streams the file there in chunks, so the file is
+/// never whole in memory. Then it waits until the server has accepted the
+/// file, and prints the link.
 async fn upload_large(
     api: &Api,
     out: &Output,

@@ -428,10 +428,10 @@ async fn every_documented_operation_is_served() {
     assert!(checked >= 19, "only {checked} operations in the document");
 }
 
-/// The recipient page's password prompt over HTTP: the form posts the
-/// password to `/access/{token}`, a wrong one gets the prompt again with
-/// 401, the right one the details and a form that downloads the file, and
-/// five wrong ones lock the link (423).
+/// The recipient page's password prompt over HTTP. The form posts the
+/// password to `/access/{token}`. A wrong one gets the prompt again with
+/// 401, and the right one the details and a form that downloads the file.
+/// Five wrong ones in a row lock the link (423).
 #[tokio::test]
 async fn password_form_opens_the_page_and_downloads() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -296,11 +296,11 @@ pub struct ErrorBody {
     pub resets_at: Option<String>,
 }
 
-/// A link as its creator sees it: `GET /links/{link_id}`, each entry of
-/// `GET /links`, and the answer to `DELETE /links/{link_id}`.
+/// Creator's view of a link, returned by `GET /links/{link_id}`, in each
+/// entry of `GET /links`, and by `DELETE /links/{link_id}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkDetails {
-    /// `revoked` in the answer to `DELETE /links/{link_id}`; absent elsewhere.
+    /// `revoked` in the response to `DELETE /links/{link_id}`, and absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "revoked")]
     pub status: Option<&'static str>,

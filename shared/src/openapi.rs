@@ -808,7 +808,7 @@ mod tests {
         assert!(ok["text/html"].is_object());
     }
 
-    /// The `(path, method)` pairs of the API events in `template.yaml`.
+    /// Collects the `(path, method)` pairs of the API events in `template.yaml`.
     fn template_routes() -> std::collections::BTreeSet<(String, String)> {
         let template = include_str!("../../template.yaml");
         let mut routes = std::collections::BTreeSet::new();
@@ -831,7 +831,7 @@ mod tests {
         routes
     }
 
-    /// The `(path, method)` pairs of the document.
+    /// Collects the `(path, method)` pairs of the document.
     fn documented_routes() -> std::collections::BTreeSet<(String, String)> {
         let mut routes = std::collections::BTreeSet::new();
         for (path, item) in document()["paths"].as_object().into_iter().flatten() {

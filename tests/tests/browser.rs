@@ -441,9 +441,9 @@ async fn recipient_page_downloads_once_in_chromium() {
     eprintln!("screenshots are in {}", screenshot_dir().display());
 }
 
-/// A password link in Chromium: the page asks for the password, a wrong one
-/// shows a message with 401, the right one shows the details, and the
-/// download button (a form that posts the token and the password) fetches
+/// A password link in Chromium. The page shows a password prompt, and a
+/// wrong password shows a message. The right one shows the details, and the
+/// download button, a form that posts the token and the password, fetches
 /// the bytes. The password never appears in an address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_page_opens_and_downloads_in_chromium() {

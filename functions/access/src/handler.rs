@@ -9,9 +9,9 @@
 //!
 //! `POST /access/{token}` takes the password of a password link from a
 //! URL-encoded form, which is what the page's password prompt sends, so that
-//! the password goes neither into a URL nor into a log. It answers like
-//! `GET`; on the page, the download button then posts the token and the
-//! password to `/files/{filename}`.
+//! the password goes neither into a URL nor into a log. It returns what
+//! `GET` returns. On the page, the download button then posts the token and
+//! the password to `/files/{filename}`.
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
@@ -120,7 +120,7 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
     response
 }
 
-/// A usable link, as one request opened it.
+/// Usable link of one request, with what its page and JSON need.
 struct Shown {
     link: Link,
     /// `/files/{name}?token=...`, absolute.
