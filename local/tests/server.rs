@@ -426,6 +426,49 @@ async fn every_documented_operation_is_served() {
         }
     }
     assert!(checked >= 19, "only {checked} operations in the document");
+
+    // A method a route does not serve gets 405 with `Allow`, the methods its
+    // handler serves; each of them must be in the document.
+    for (path, item) in &paths {
+        let concrete = path
+            .replace("{token}", "not-a-token")
+            .replace("{filename}", "a.txt")
+            .replace("{link_id}", &"0".repeat(32));
+        let response = client
+            .request(reqwest::Method::PATCH, format!("{}{concrete}", server.base))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH {path}: {e}"));
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("PATCH {path}: no Allow header"))
+            .to_owned();
+        for method in allow.split(',').map(str::trim) {
+            assert!(
+                item[method.to_lowercase()].is_object(),
+                "{method} {path} is served but not documented (Allow: {allow})"
+            );
+        }
+    }
+
+    // The probe can fail: a path no route serves gets the router's 404.
+    let unrouted = client
+        .get(format!("{}/no-such-route", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unrouted.status(), StatusCode::NOT_FOUND);
+    assert!(
+        unrouted
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("no such route")
+    );
 }
 
 /// The recipient page's password prompt over HTTP. The form posts the

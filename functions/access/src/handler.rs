@@ -29,8 +29,9 @@ use shared::{docs, openapi};
 /// Methods the link route serves.
 const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
-/// Methods the documentation routes serve.
-const DOCS_ALLOW: &str = "GET, HEAD, OPTIONS";
+/// Methods the documentation routes serve: only `GET`, the one method
+/// `template.yaml` routes to them and the OpenAPI document lists.
+const DOCS_ALLOW: &str = "GET";
 
 /// Handles one request; expected failures become error responses.
 ///
@@ -78,12 +79,8 @@ fn docs_route(request: &Request) -> Option<DocsRoute> {
 }
 
 fn serve_docs(app: &App, request: &Request, route: DocsRoute) -> Response<Body> {
-    match *request.method() {
-        Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return http::options_response(DOCS_ALLOW),
-        _ => {
-            return ApiError::MethodNotAllowed { allow: DOCS_ALLOW }.into_response();
-        }
+    if request.method() != Method::GET {
+        return ApiError::MethodNotAllowed { allow: DOCS_ALLOW }.into_response();
     }
     match route {
         DocsRoute::OpenApi => {
