@@ -100,11 +100,11 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
     let segment = http::path_param(request, "token", "/access/");
     let html = page::prefers_html(request.headers());
     let mut response = match (show(app, request, segment.as_deref()).await, html) {
-        (Ok(shown), false) => http::json_response(
+        (Ok(opened), false) => http::json_response(
             StatusCode::OK,
-            &LinkView::new(&shown.link, shown.download_url.clone()),
+            &LinkView::new(&opened.link, opened.download_url.clone()),
         ),
-        (Ok(shown), true) => Page::ready(details(&shown)).into_response(),
+        (Ok(opened), true) => Page::ready(details(&opened)).into_response(),
         (Err(error), false) => error.into_response(),
         (Err(error), true) => {
             Page::for_error(&error, segment.as_deref().unwrap_or_default()).into_response()
@@ -118,7 +118,7 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
 }
 
 /// Usable link of one request, with what its page and JSON need.
-struct Shown {
+struct OpenedLink {
     link: Link,
     /// `/files/{name}?token=...`, absolute.
     download_url: String,
@@ -130,7 +130,7 @@ struct Shown {
 }
 
 /// Returns the usable link a token names and its download URLs.
-async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<Shown, ApiError> {
+async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<OpenedLink, ApiError> {
     let token = segment
         .map(RawToken::new)
         .ok_or_else(|| ParamError::new("token", "is required in the path"))?;
@@ -160,7 +160,7 @@ async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<Sho
         http::encode_path_segment(&link.file_name)
     );
     let download_url = format!("{files_url}?token={}", token.expose());
-    Ok(Shown {
+    Ok(OpenedLink {
         link,
         download_url,
         files_url,
@@ -173,20 +173,20 @@ async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<Sho
     })
 }
 
-fn details(shown: &Shown) -> FileDetails {
-    let link = &shown.link;
+fn details(opened: &OpenedLink) -> FileDetails {
+    let link = &opened.link;
     // A password link's download needs the password again: the button posts
     // it with the token, so that it never goes into a URL. A password sent
     // in the header (no form) leaves the plain link, which scripts follow
     // with the same header.
-    let download = match &shown.password {
+    let download = match &opened.password {
         Some(password) => Download::Form {
-            action: shown.files_url.clone(),
-            token: shown.token.expose().to_owned(),
+            action: opened.files_url.clone(),
+            token: opened.token.expose().to_owned(),
             password: password.expose().to_owned(),
         },
         None => Download::Link {
-            url: shown.download_url.clone(),
+            url: opened.download_url.clone(),
         },
     };
     FileDetails {
