@@ -186,7 +186,7 @@ async fn upload_large(
 
 /// Polls `GET /links/{id}` until the link is no longer `pending`.
 // NOTE: no test reaches the timeout branch, because the local server
-// finalises an upload before it answers the PUT.
+// finalises an upload before it responds to the PUT.
 async fn wait_until_landed(api: &Api, link_id: &str, wait: Duration) -> Result<Reply, Failure> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(200);

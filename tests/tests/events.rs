@@ -146,7 +146,7 @@ async fn generate_link_event_then_access_and_files_events() {
 }
 
 /// The page's password form as the gateway passes it: a URL-encoded POST
-/// to `/access/{token}` answered with the page and a download form.
+/// to `/access/{token}` that returns the page with a download form.
 #[tokio::test]
 async fn password_form_event_opens_the_page() {
     let test = TestApp::embedded();
