@@ -480,3 +480,74 @@ fn large_upload_goes_through_the_upload_url() {
         "{link}"
     );
 }
+
+/// Runs `command` with `input` on stdin.
+fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("running linkctl failed: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("writing stdin failed: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for linkctl failed: {e}"))
+}
+
+/// A password link to a file above the inline download limit: `upload`
+/// takes the large route by default, and `download` follows the redirect
+/// to the signed storage URL and gets the same bytes.
+#[test]
+fn large_password_file_round_trips() {
+    let server = start_server();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = home.path().join("image.bin");
+    let bytes: Vec<u8> = (0..4_500_000u32)
+        .map(|i| u8::try_from(i.wrapping_mul(2_246_822_519) >> 24).unwrap_or(0))
+        .collect();
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let file_arg = path.to_string_lossy().into_owned();
+    let password = "correct horse battery\n";
+
+    let uploaded = run_with_stdin(
+        linkctl(
+            &server,
+            home.path(),
+            Some(API_KEY),
+            &["upload", &file_arg, "--password-stdin"],
+        ),
+        password,
+    );
+    assert_eq!(code(&uploaded), 0, "{}", stderr(&uploaded));
+    let access_url = stdout(&uploaded).lines().next().unwrap_or("").to_owned();
+    let (status, _) = get(&access_url, &[]);
+    assert_eq!(status, 401, "the link has no password");
+
+    let copy = home.path().join("copy.bin");
+    let copy_arg = copy.to_string_lossy().into_owned();
+    let downloaded = run_with_stdin(
+        linkctl(
+            &server,
+            home.path(),
+            None,
+            &[
+                "download",
+                &access_url,
+                "--output",
+                &copy_arg,
+                "--password-stdin",
+            ],
+        ),
+        password,
+    );
+    assert_eq!(code(&downloaded), 0, "{}", stderr(&downloaded));
+    let copied = std::fs::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copied.len(), bytes.len());
+    assert!(copied == bytes, "downloaded bytes differ from the upload");
+}
