@@ -296,6 +296,16 @@ pub fn offline_s3_client() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// A URL signer with the fake credentials of [`offline_s3_client`].
+pub fn offline_url_signer() -> shared::adapters::UrlSigner {
+    let credentials = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench");
+    shared::adapters::UrlSigner::new(
+        Some(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials)),
+        "us-east-1",
+        None,
+    )
+}
+
 /// Service state for the handler benchmarks, with the link it serves.
 pub struct BenchApp {
     /// State the handlers borrow.
@@ -344,7 +354,11 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         .await?;
     let objects: Arc<dyn ObjectStore> = match delivery {
         Bytes1KiB::Inline => store.clone(),
-        Bytes1KiB::Presigned => Arc::new(S3Objects::new(offline_s3_client(), BUCKET)),
+        Bytes1KiB::Presigned => Arc::new(S3Objects::new(
+            offline_s3_client(),
+            BUCKET,
+            offline_url_signer(),
+        )),
     };
     let now = shared::ports::Clock::now(&SystemClock);
     let link = Link {

@@ -319,3 +319,148 @@ async fn pending_link_is_finalised_on_access() {
     assert_eq!((status, size), (200, 70_000));
     assert_eq!(served, sha256);
 }
+
+/// Returns `url` with the first `from` in its query replaced by `to`.
+fn tampered(url: &str, from: &str, to: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .unwrap_or_else(|| panic!("no query: {url}"));
+    assert!(query.contains(from), "{from} not in {url}");
+    format!("{base}?{}", query.replacen(from, to, 1))
+}
+
+#[tokio::test]
+async fn presigned_get_rejects_tampered_or_expired() {
+    let test = TestApp::new(Store::Emulated).await;
+    let bytes = pattern(2048);
+    let info = test
+        .app
+        .objects
+        .put(
+            "evidence/signed.bin",
+            bytes.clone().into(),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let presign = |ttl: u64| {
+        let objects = test.app.objects.clone();
+        let object = info.object.clone();
+        async move {
+            objects
+                .presign_download(
+                    &object,
+                    "attachment; filename=\"r e.bin\"",
+                    "text/plain",
+                    ttl,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the S3 store did not presign"))
+                .expose()
+                .to_owned()
+        }
+    };
+
+    let url = presign(60).await;
+    let fetched = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200, "{url}");
+    // The emulator ignores the response-* overrides, so the URL is checked.
+    let parsed = reqwest::Url::parse(&url).unwrap_or_else(|e| panic!("{e}"));
+    let overrides: Vec<(String, String)> = parsed
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| name.starts_with("response-"))
+        .collect();
+    assert_eq!(
+        overrides,
+        [
+            ("response-cache-control", "no-store"),
+            (
+                "response-content-disposition",
+                "attachment; filename=\"r e.bin\""
+            ),
+            ("response-content-type", "text/plain"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+    let served = fetched.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(served.as_ref() == bytes.as_slice());
+
+    for bad in [
+        tampered(
+            &url,
+            "response-content-type=text%2Fplain",
+            "response-content-type=text%2Fhtml",
+        ),
+        tampered(&url, "X-Amz-Expires=60", "X-Amz-Expires=600"),
+        url.replacen("evidence/signed.bin", "evidence/other.bin", 1),
+    ] {
+        let response = reqwest::get(&bad).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 403, "{bad}");
+    }
+
+    let short = presign(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = reqwest::get(&short).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 403, "expired URL was accepted");
+}
+
+#[tokio::test]
+async fn presigned_put_rejects_tampered_or_expired() {
+    let test = TestApp::new(Store::Emulated).await;
+    let client = reqwest::Client::new();
+    let put = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .put(url)
+                .body(vec![7u8; 1000])
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .status()
+        }
+    };
+    let presign = |key: &'static str, ttl: u64| {
+        let objects = test.app.objects.clone();
+        async move {
+            let upload = objects
+                .presign_upload(key, 1000, ttl)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(upload.method, "PUT");
+            assert!(upload.headers.is_empty());
+            upload.url.expose().to_owned()
+        }
+    };
+
+    let url = presign("pending/signed/a b.bin", 60).await;
+    assert_eq!(put(url.clone()).await, 200, "{url}");
+    let stored = test
+        .app
+        .objects
+        .describe(test.app.objects.bucket(), "pending/signed/a b.bin")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.map(|info| info.size), Some(1000));
+
+    let forged = url.replacen("pending/signed/a%20b.bin", "pending/signed/c.bin", 1);
+    assert_ne!(forged, url);
+    assert_eq!(put(forged).await, 403);
+    assert_eq!(
+        put(tampered(&url, "X-Amz-Expires=60", "X-Amz-Expires=61")).await,
+        403
+    );
+
+    let short = presign("pending/signed/late.bin", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(put(short).await, 403, "expired URL was accepted");
+    let late = test
+        .app
+        .objects
+        .describe(test.app.objects.bucket(), "pending/signed/late.bin")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(late.is_none());
+}
