@@ -37,6 +37,12 @@ impl Api {
             .header("x-api-key", &self.settings.api_key)
     }
 
+    /// Starts a request to an absolute `url` without the API key, such as a
+    /// signed upload URL.
+    pub fn unauthenticated(&self, method: Method, url: &str) -> RequestBuilder {
+        self.client.request(method, url)
+    }
+
     /// Sends `request` and returns the reply, or a failure with the exit code
     /// for the status.
     pub async fn send(&self, request: RequestBuilder) -> Result<Reply, Failure> {

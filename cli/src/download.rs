@@ -27,8 +27,12 @@ pub async fn download(
     } else {
         None
     };
+    // Redirects are followed by hand below, so that the password header
+    // goes only to the API and never to the storage URL a download
+    // redirects to.
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Failure::new(SERVER, format!("cannot set up the HTTP client: {e}")))?;
     let get = |url: &str| {
@@ -44,7 +48,10 @@ pub async fn download(
     let download_url = metadata["download_url"]
         .as_str()
         .ok_or_else(|| Failure::new(SERVER, "the access URL's answer has no download_url"))?;
-    let file = send(get(download_url)).await?;
+    let file = match send_or_redirect(get(download_url)).await? {
+        Fetched::Body(body) => body,
+        Fetched::Redirect(location) => send(client.get(location)).await?,
+    };
 
     let digest = hex_digest(&file.bytes);
     if let Some(expected) = metadata["sha256"].as_str()
@@ -77,11 +84,42 @@ struct Body {
     bytes: Vec<u8>,
 }
 
+/// A download response: the file, or the storage URL a large file is
+/// served from (`303 See Other`).
+enum Fetched {
+    Body(Body),
+    Redirect(String),
+}
+
+async fn send_or_redirect(request: reqwest::RequestBuilder) -> Result<Fetched, Failure> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Failure::new(SERVER, format!("request failed: {e}")))?;
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| Failure::new(SERVER, "the download redirect has no Location header"))?;
+        let target = response
+            .url()
+            .join(location)
+            .map_err(|e| Failure::new(SERVER, format!("invalid redirect Location: {e}")))?;
+        return Ok(Fetched::Redirect(target.to_string()));
+    }
+    read_body(response).await.map(Fetched::Body)
+}
+
 async fn send(request: reqwest::RequestBuilder) -> Result<Body, Failure> {
     let response = request
         .send()
         .await
         .map_err(|e| Failure::new(SERVER, format!("request failed: {e}")))?;
+    read_body(response).await
+}
+
+async fn read_body(response: reqwest::Response) -> Result<Body, Failure> {
     let status = response.status();
     let bytes = response
         .bytes()

@@ -50,6 +50,21 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         options: LinkOptions,
+        /// Send the file through /upload-url (straight to storage, up to
+        /// 5 GiB) whatever its size
+        #[arg(long)]
+        large: bool,
+        /// Files larger than this many bytes go through /upload-url
+        #[arg(
+            long,
+            value_name = "BYTES",
+            env = "LINKCTL_LARGE_THRESHOLD",
+            default_value_t = 4 * 1024 * 1024
+        )]
+        large_threshold: u64,
+        /// Maximum wait in seconds, after sending a large file, for the server to accept it
+        #[arg(long, value_name = "N", default_value_t = 300)]
+        wait_seconds: u64,
     },
     /// Make a link to a file already stored (s3://BUCKET/KEY or an allowed https URL)
     Link {
@@ -66,7 +81,7 @@ enum Command {
         /// Only links with this label
         #[arg(long)]
         label: Option<String>,
-        /// Only links in this state: active, not_yet_available, used_up, expired or revoked
+        /// Only links in this state: active, pending, not_yet_available, used_up, expired or revoked
         #[arg(long)]
         state: Option<String>,
         /// Links per page, 1 to 200 [server default: 50]
@@ -199,7 +214,20 @@ async fn run(cli: &Cli) -> Result<(), Failure> {
     let api = api::Api::new(settings::resolve(&flags, env)?)?;
     let out = commands::Output { json: cli.json };
     match &cli.command {
-        Command::Upload { file, options } => upload::upload(&api, &out, file, options).await,
+        Command::Upload {
+            file,
+            options,
+            large,
+            large_threshold,
+            wait_seconds,
+        } => {
+            let transfer = upload::Transfer {
+                large_threshold: *large_threshold,
+                force_large: *large,
+                wait: std::time::Duration::from_secs(*wait_seconds),
+            };
+            upload::upload(&api, &out, file, options, &transfer).await
+        }
         Command::Link {
             file_url,
             filename,

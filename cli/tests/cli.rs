@@ -400,3 +400,154 @@ fn key_stays_out_of_argv() {
     let password = [("x-link-password", "correct horse battery")];
     assert_eq!(get(&access_url, &password).0, 200);
 }
+
+/// A file above the large-file threshold goes through `/upload-url`: the
+/// bytes stream to the signed upload URL, `linkctl` waits until the link is
+/// active and prints it, and the download returns the same bytes.
+#[test]
+fn large_upload_goes_through_the_upload_url() {
+    let server = start_server();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = home.path().join("dump.bin");
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap_or(0))
+        .collect();
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let file_arg = path.to_string_lossy().into_owned();
+
+    let mut command = linkctl(
+        &server,
+        home.path(),
+        Some(API_KEY),
+        &["upload", &file_arg, "--max-downloads", "2"],
+    );
+    command.env("LINKCTL_LARGE_THRESHOLD", "100000");
+    let uploaded = run(command);
+    assert_eq!(code(&uploaded), 0, "{}", stderr(&uploaded));
+    let out = stdout(&uploaded);
+    let access_url = out.lines().next().unwrap_or("").to_owned();
+    assert!(
+        access_url.starts_with(&format!("{}/access/", server.base)),
+        "{out}"
+    );
+    assert!(out.contains("dump.bin, 2 download(s)"), "{out}");
+    assert!(
+        stderr(&uploaded).contains("uploaded dump.bin: 300000 bytes sent"),
+        "{}",
+        stderr(&uploaded)
+    );
+
+    // The link is active at once and its hash is the file's.
+    let (status, body) = get(&access_url, &[]);
+    assert_eq!(status, 200, "{body}");
+    let view: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(view["sha256"], hex.as_str());
+    assert_eq!(view["size"], 300_000);
+
+    let copy = home.path().join("copy.bin");
+    let copy_arg = copy.to_string_lossy().into_owned();
+    let downloaded = run(linkctl(
+        &server,
+        home.path(),
+        None,
+        &["download", &access_url, "--output", &copy_arg],
+    ));
+    assert_eq!(code(&downloaded), 0, "{}", stderr(&downloaded));
+    let copied = std::fs::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+    assert!(copied == bytes, "downloaded bytes differ from the upload");
+
+    // --large sends even a small file this way; --json prints the link's
+    // JSON and no progress.
+    let small = sample_file(home.path());
+    let small_arg = small.to_string_lossy().into_owned();
+    let forced = run(linkctl(
+        &server,
+        home.path(),
+        Some(API_KEY),
+        &["--json", "upload", &small_arg, "--large"],
+    ));
+    assert_eq!(code(&forced), 0, "{}", stderr(&forced));
+    assert_eq!(stderr(&forced), "", "--json printed progress");
+    let link = json(&forced);
+    assert_eq!(link["state"], "active", "{link}");
+    assert_eq!(link["filename"], "report.txt");
+    assert!(
+        link["access_url"]
+            .as_str()
+            .is_some_and(|url| url.contains("/access/")),
+        "{link}"
+    );
+}
+
+/// Runs `command` with `input` on stdin.
+fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("running linkctl failed: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("writing stdin failed: {e}"));
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for linkctl failed: {e}"))
+}
+
+/// A password link to a file above the inline download limit: `upload`
+/// takes the large route by default, and `download` follows the redirect
+/// to the signed storage URL and gets the same bytes.
+#[test]
+fn large_password_file_round_trips() {
+    let server = start_server();
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = home.path().join("image.bin");
+    let bytes: Vec<u8> = (0..4_500_000u32)
+        .map(|i| u8::try_from(i.wrapping_mul(2_246_822_519) >> 24).unwrap_or(0))
+        .collect();
+    std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let file_arg = path.to_string_lossy().into_owned();
+    let password = "correct horse battery\n";
+
+    let uploaded = run_with_stdin(
+        linkctl(
+            &server,
+            home.path(),
+            Some(API_KEY),
+            &["upload", &file_arg, "--password-stdin"],
+        ),
+        password,
+    );
+    assert_eq!(code(&uploaded), 0, "{}", stderr(&uploaded));
+    let access_url = stdout(&uploaded).lines().next().unwrap_or("").to_owned();
+    let (status, _) = get(&access_url, &[]);
+    assert_eq!(status, 401, "the link has no password");
+
+    let copy = home.path().join("copy.bin");
+    let copy_arg = copy.to_string_lossy().into_owned();
+    let downloaded = run_with_stdin(
+        linkctl(
+            &server,
+            home.path(),
+            None,
+            &[
+                "download",
+                &access_url,
+                "--output",
+                &copy_arg,
+                "--password-stdin",
+            ],
+        ),
+        password,
+    );
+    assert_eq!(code(&downloaded), 0, "{}", stderr(&downloaded));
+    let copied = std::fs::read(&copy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(copied.len(), bytes.len());
+    assert!(copied == bytes, "downloaded bytes differ from the upload");
+}

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -164,18 +164,11 @@ async fn dispatch(
         return to_hyper(too_large(&target, app));
     }
     let (parts, body) = request.into_parts();
-    let bytes = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return to_hyper(too_large(&target, app));
-            }
+    let bytes = match read_body(body, limit, declared).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => return to_hyper(too_large(&target, app)),
+        Err(BodyError::Unreadable(reason)) => {
+            tracing::info!(source_ip = %peer.ip(), %reason, "request body could not be read");
             return to_hyper(
                 ApiError::BadRequest {
                     code: "invalid_body",
@@ -204,6 +197,38 @@ async fn dispatch(
     }
 }
 
+/// Reason a request body was not read.
+enum BodyError {
+    /// The body is longer than the route's limit.
+    TooLarge,
+    /// The connection failed while the body was read.
+    Unreadable(hyper::Error),
+}
+
+/// Reads a request body of at most `limit` bytes into one buffer, sized by
+/// `Content-Length` when the client sent one. Each frame is appended as it
+/// arrives, so the body is in memory once (plus the frame being read), and
+/// the buffer later becomes the handler's body without a copy.
+async fn read_body(
+    mut body: Incoming,
+    limit: u64,
+    declared: Option<u64>,
+) -> Result<Vec<u8>, BodyError> {
+    let capacity = declared.unwrap_or(0).min(limit);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Unreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if (bytes.len() + data.len()) as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok(bytes)
+}
+
 fn too_large(target: &Route, app: &App) -> lambda_http::Response<Body> {
     let limit = match target {
         Route::UploadFile => app.config.max_upload_bytes,
@@ -214,7 +239,7 @@ fn too_large(target: &Route, app: &App) -> lambda_http::Response<Body> {
 
 fn to_event(
     parts: http::request::Parts,
-    bytes: Bytes,
+    bytes: Vec<u8>,
     peer: SocketAddr,
     key_id: Option<String>,
     target: &Route,
@@ -253,7 +278,7 @@ fn to_event(
     let body = if bytes.is_empty() {
         Body::Empty
     } else {
-        Body::Binary(bytes.to_vec())
+        Body::Binary(bytes)
     };
     let path = parts.uri.path().to_owned();
     let mut request = http::Request::from_parts(parts, body);

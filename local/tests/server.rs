@@ -386,3 +386,192 @@ async fn creator_controls_over_http() {
     let (status, body) = get(access_url, None, Some("correct horse battery")).await;
     assert_eq!((status, body["error"].as_str()), (410, Some("revoked")));
 }
+
+/// Every operation of the OpenAPI document reaches a handler of the local
+/// server: none gets the router's "no such route" 404 or a 405.
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = start(&dir.path().join("store"), &[]);
+    let client = reqwest::Client::new();
+    let paths = shared::openapi::document()["paths"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut checked = 0;
+    for (path, item) in &paths {
+        let concrete = path
+            .replace("{token}", "not-a-token")
+            .replace("{filename}", "a.txt")
+            .replace("{link_id}", &"0".repeat(32));
+        for method in item.as_object().map(|m| m.keys()).into_iter().flatten() {
+            let Ok(verb) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let response = client
+                .request(verb, format!("{}{concrete}", server.base))
+                .header("x-api-key", API_KEY)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                !body.contains("no such route"),
+                "{method} {path} is not routed: {status} {body}"
+            );
+            assert!(!status.is_server_error(), "{method} {path}: {status}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 19, "only {checked} operations in the document");
+
+    // A method a route does not serve gets 405 with `Allow`, the methods its
+    // handler serves; each of them must be in the document.
+    for (path, item) in &paths {
+        let concrete = path
+            .replace("{token}", "not-a-token")
+            .replace("{filename}", "a.txt")
+            .replace("{link_id}", &"0".repeat(32));
+        let response = client
+            .request(reqwest::Method::PATCH, format!("{}{concrete}", server.base))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH {path}: {e}"));
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("PATCH {path}: no Allow header"))
+            .to_owned();
+        for method in allow.split(',').map(str::trim) {
+            assert!(
+                item[method.to_lowercase()].is_object(),
+                "{method} {path} is served but not documented (Allow: {allow})"
+            );
+        }
+    }
+
+    // The probe can fail: a path no route serves gets the router's 404.
+    let unrouted = client
+        .get(format!("{}/no-such-route", server.base))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unrouted.status(), StatusCode::NOT_FOUND);
+    assert!(
+        unrouted
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("no such route")
+    );
+}
+
+/// The recipient page's password prompt over HTTP. The form posts the
+/// password to `/access/{token}`. A wrong one gets the prompt again with
+/// 401, and the right one the details and a form that downloads the file.
+/// Five wrong ones in a row lock the link (423).
+#[tokio::test]
+async fn password_form_opens_the_page_and_downloads() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let server = start(&dir.path().join("store"), &[]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bytes = b"quarterly audit, confidential".to_vec();
+    let password = "correct horse battery";
+    let form = Form::new()
+        .part("file", Part::bytes(bytes.clone()).file_name("audit.txt"))
+        .text("max_downloads", "2")
+        .text("password", password);
+    let created: serde_json::Value = client
+        .post(format!("{}/upload-file", server.base))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("upload answer is not JSON: {e}"));
+    let access_url = field(&created, "access_url");
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let post = |accept: &'static str, body: String| {
+        let request = client
+            .post(&access_url)
+            .header("accept", accept)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("request failed: {e}"));
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+
+    let (status, page) = post(html, "password=wrong+password".into()).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("That password is not correct."), "{page}");
+    assert!(page.contains("name=\"password\""));
+
+    let (status, page) = post(html, format!("password={}", password.replace(' ', "+"))).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("audit.txt"));
+    assert!(page.contains("action=\"http://127.0.0.1:"), "{page}");
+    assert!(page.contains("/files/audit.txt\""), "{page}");
+    // The page's download form carries the token and the password; the
+    // page's own address carries neither password nor download.
+    let token = field(&created, "token");
+    assert!(page.contains(&format!("name=\"token\" value=\"{token}\"")));
+
+    let (status, view) = post("application/json", format!("password={}", password)).await;
+    assert_eq!(status, 200);
+    let view: serde_json::Value = serde_json::from_str(&view).unwrap_or_default();
+    assert_eq!(view["downloads_remaining"], 2, "opening used no download");
+
+    let download = client
+        .post(format!("{}/files/audit.txt", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&password=correct+horse+battery"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("download failed: {e}"));
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(
+        download.bytes().await.unwrap_or_default().as_ref(),
+        bytes.as_slice()
+    );
+
+    let (status, body) = post("application/json", "password=x&password=y".into()).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = post("application/json", String::new()).await;
+    assert_eq!(status, 422, "an empty form has no password");
+    let json_form = client
+        .post(&access_url)
+        .header("content-type", "application/json")
+        .body("{\"password\": \"x\"}")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    assert_eq!(json_form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    for attempt in 1..=5 {
+        let (status, _) = post(html, "password=wrong+again".into()).await;
+        assert_eq!(
+            status,
+            if attempt < 5 { 401 } else { 423 },
+            "attempt {attempt}"
+        );
+    }
+    let (status, page) = post(html, format!("password={}", password.replace(' ', "+"))).await;
+    assert_eq!(status, 423, "{page}");
+    assert!(page.contains("Too many wrong passwords"), "{page}");
+}

@@ -43,8 +43,8 @@ pub struct LinkCreated {
     pub filename: String,
     /// File size in bytes.
     pub size: u64,
-    /// SHA-256 of the file, lowercase hex.
-    #[schema(pattern = "^[0-9a-f]{64}$")]
+    /// SHA-256 of the file, lowercase hex; empty for a pending large upload.
+    #[schema(pattern = "^([0-9a-f]{64})?$")]
     pub sha256: String,
     /// Media type stored for the file.
     pub content_type: String,
@@ -294,4 +294,213 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub resets_at: Option<String>,
+}
+
+/// Creator's view of a link, returned by `GET /links/{link_id}`, in each
+/// entry of `GET /links`, and by `DELETE /links/{link_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkDetails {
+    /// `revoked` in the response to `DELETE /links/{link_id}`, and absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "revoked")]
+    pub status: Option<&'static str>,
+    /// Link id (32 lowercase hex digits).
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub link_id: String,
+    /// File name shown to the recipient.
+    pub filename: String,
+    /// File size in bytes (the declared size while a large upload is pending).
+    pub size: u64,
+    /// Media type stored for the file.
+    pub content_type: String,
+    /// SHA-256 of the file, lowercase hex; empty while a large upload is pending.
+    #[schema(pattern = "^([0-9a-f]{64})?$")]
+    pub sha256: String,
+    /// Creator's label.
+    pub label: Option<String>,
+    /// Name of the recipient, for one of several links to the same file.
+    pub recipient: Option<String>,
+    /// State now: `active`, `pending`, `not_yet_available`, `used_up`,
+    /// `expired` or `revoked`.
+    #[schema(example = "active")]
+    pub state: &'static str,
+    /// Creation time, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Expiry, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Number of downloads the link serves in all.
+    pub max_downloads: u32,
+    /// Downloads served.
+    pub downloads: u32,
+    /// Downloads left.
+    pub downloads_remaining: u32,
+    /// The link's restrictions.
+    pub restrictions: Restrictions,
+    /// End of a lock after too many wrong passwords, RFC 3339 UTC; present
+    /// only while the link is locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub locked_until: Option<String>,
+    /// Address for the recipient, signed again from the stored record;
+    /// present only in `GET /links/{link_id}` while the link can be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri")]
+    pub access_url: Option<String>,
+}
+
+/// Restrictions of a link, in [`LinkDetails`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Restrictions {
+    /// Whether the link needs a password (the hash is never shown).
+    pub password: bool,
+    /// Networks (CIDR) the link may be used from; empty for any.
+    pub allowed_cidrs: Vec<String>,
+    /// Time before which the link cannot be used, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub not_before: Option<String>,
+    /// Whether the creator is notified of the first opening and last download.
+    pub notify: bool,
+}
+
+/// Body of `GET /links`: one page of the creator's links, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkList {
+    /// The links of this page.
+    pub links: Vec<LinkDetails>,
+    /// Send as `cursor` for the next page; `null` after the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `POST /links/revoke`: exactly one of `label` or `all: true`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    /// Revoke the creator's live links with this label.
+    #[schema(example = "INC-2041")]
+    pub label: Option<String>,
+    /// `true` to revoke every live link of the creator.
+    pub all: Option<bool>,
+}
+
+/// Body of a successful `POST /links/revoke`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedLinks {
+    /// Always `revoked`.
+    #[schema(example = "revoked")]
+    pub status: &'static str,
+    /// Number of links revoked.
+    pub revoked: usize,
+    /// Ids of the links revoked; links that could no longer be used are left out.
+    pub link_ids: Vec<String>,
+}
+
+/// One audit record of a link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditRecord {
+    /// Time of the request, RFC 3339 UTC with milliseconds.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `view`, `download` or `denied`.
+    #[schema(example = "view")]
+    pub action: &'static str,
+    /// `served` or `denied`.
+    #[schema(example = "served")]
+    pub outcome: &'static str,
+    /// Why, such as `used_up`, `wrong_password` or `redirect`.
+    pub reason: Option<String>,
+    /// Source IP the gateway saw.
+    pub source_ip: String,
+    /// The request's user agent.
+    pub user_agent: String,
+    /// 16 hex digits naming the token used, never the token.
+    pub token_fingerprint: String,
+}
+
+/// Body of `GET /links/{link_id}/audit`: one page of records, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// The link's id.
+    pub link_id: String,
+    /// The records of this page.
+    pub events: Vec<AuditRecord>,
+    /// Send as `cursor` for the next page; `null` after the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `POST /upload-url`. Any field not listed is rejected.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadUrlBody {
+    /// File name the link serves.
+    #[schema(example = "dump.tar.gz")]
+    pub filename: String,
+    /// Size in bytes the upload must have, from 1 to `MAX_LARGE_UPLOAD_BYTES`.
+    #[schema(minimum = 1, example = 1_073_741_824)]
+    pub size: i64,
+    /// Media type to store; guessed from the name when absent.
+    pub content_type: Option<String>,
+    /// Link lifetime in minutes; `DEFAULT_EXPIRE_MINUTES` (60) when absent.
+    #[schema(minimum = 1)]
+    pub expire_minutes: Option<i64>,
+    /// Number of downloads; 1 when absent.
+    #[schema(minimum = 1)]
+    pub max_downloads: Option<i64>,
+    /// Creator's label.
+    pub label: Option<String>,
+    /// Password the recipient must send.
+    pub password: Option<String>,
+    /// Networks (CIDR) the link may be used from.
+    pub allowed_cidrs: Option<Vec<String>>,
+    /// Time before which the link cannot be used, RFC 3339.
+    #[schema(format = DateTime)]
+    pub not_before: Option<String>,
+    /// Notify the creator of the first opening and last download.
+    pub notify: Option<bool>,
+    /// Not supported here (422): make recipient links with
+    /// `POST /generate-link` once the file has arrived.
+    pub recipients: Option<Vec<RecipientRequestBody>>,
+}
+
+/// Body of a successful `POST /upload-url`: a pending link (`status:
+/// pending`, empty `sha256`) and where to send the bytes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadUrlCreated {
+    /// The pending link.
+    #[serde(flatten)]
+    pub link: LinkCreated,
+    /// Send the file's bytes here with `upload_method`.
+    #[schema(format = "uri")]
+    pub upload_url: String,
+    /// Always `PUT`.
+    #[schema(example = "PUT")]
+    pub upload_method: String,
+    /// Headers to send with the upload.
+    pub upload_headers: std::collections::BTreeMap<String, String>,
+    /// Time from which the upload URL is refused, RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub upload_expires_at: String,
+}
+
+/// Form of `POST /access/{token}` (`application/x-www-form-urlencoded`),
+/// as the recipient page's password prompt sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordForm {
+    /// The link's password.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// Form of `POST /files/{filename}` (`application/x-www-form-urlencoded`),
+/// as the recipient page's download button sends it for a password link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadForm {
+    /// The link token.
+    pub token: String,
+    /// The link's password, when it has one.
+    #[schema(format = Password)]
+    pub password: Option<String>,
 }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::App;
+use crate::api::{AuditRecord, LinkDetails, Restrictions};
 use crate::domain::{AuditAction, AuditEvent, Link, LinkId, ParamError};
 use crate::http::ApiError;
 use crate::ports::Page;
@@ -92,8 +93,9 @@ pub struct ListQuery {
 }
 
 /// States a listing may filter on.
-pub const STATES: [&str; 5] = [
+pub const STATES: [&str; 6] = [
     "active",
+    "pending",
     "not_yet_available",
     "used_up",
     "expired",
@@ -170,42 +172,46 @@ pub fn reissue(app: &App, link: &Link) -> Option<RawToken> {
         .ok()
 }
 
-/// Builds the JSON of a link for its creator. `access_url` is present only when
+/// Describes a link for its creator. `access_url` is present only when
 /// the link can still be used and `base` is given.
-pub fn link_json(app: &App, link: &Link, base: Option<&str>) -> Value {
+pub fn link_details(app: &App, link: &Link, base: Option<&str>) -> LinkDetails {
     let now = app.clock.now();
     let state = link.status(now);
-    let mut body = json!({
-        "link_id": link.id.as_str(),
-        "filename": link.file_name,
-        "size": link.size,
-        "content_type": link.content_type,
-        "sha256": link.sha256,
-        "label": link.label,
-        "recipient": link.policy.recipient,
-        "state": state,
-        "created_at": rfc3339(link.created_at),
-        "expires_at": rfc3339(link.expires_at),
-        "max_downloads": link.max_downloads,
-        "downloads": link.downloads,
-        "downloads_remaining": link.downloads_remaining(),
-        "restrictions": {
-            "password": link.policy.password_hash.is_some(),
-            "allowed_cidrs": link.policy.allowed_cidrs,
-            "not_before": link.policy.not_before.map(rfc3339),
-            "notify": link.policy.notify,
+    let access_url = base
+        .filter(|_| matches!(state, "active" | "not_yet_available"))
+        .and_then(|base| {
+            reissue(app, link).map(|token| format!("{base}/access/{}", token.expose()))
+        });
+    LinkDetails {
+        status: None,
+        link_id: link.id.as_str().to_owned(),
+        filename: link.file_name.clone(),
+        size: link.size,
+        content_type: link.content_type.clone(),
+        sha256: link.sha256.clone(),
+        label: link.label.clone(),
+        recipient: link.policy.recipient.clone(),
+        state,
+        created_at: rfc3339(link.created_at),
+        expires_at: rfc3339(link.expires_at),
+        max_downloads: link.max_downloads,
+        downloads: link.downloads,
+        downloads_remaining: link.downloads_remaining(),
+        restrictions: Restrictions {
+            password: link.policy.password_hash.is_some(),
+            allowed_cidrs: link.policy.allowed_cidrs.clone(),
+            not_before: link.policy.not_before.map(rfc3339),
+            notify: link.policy.notify,
         },
-    });
-    if link.activity.locked_until > now {
-        body["locked_until"] = json!(rfc3339(link.activity.locked_until));
+        locked_until: (link.activity.locked_until > now)
+            .then(|| rfc3339(link.activity.locked_until)),
+        access_url,
     }
-    if let Some(base) = base
-        && matches!(state, "active" | "not_yet_available")
-        && let Some(token) = reissue(app, link)
-    {
-        body["access_url"] = json!(format!("{base}/access/{}", token.expose()));
-    }
-    body
+}
+
+/// Builds the JSON of a link for its creator; see [`link_details`].
+pub fn link_json(app: &App, link: &Link, base: Option<&str>) -> Value {
+    serde_json::to_value(link_details(app, link, base)).unwrap_or_default()
 }
 
 /// Revokes one of the creator's links. Revoking a revoked link succeeds.
@@ -273,17 +279,26 @@ pub async fn revoke_many(
     Ok(revoked)
 }
 
-/// Builds the JSON of one audit record.
+/// Describes one audit record.
+pub fn audit_record(event: &AuditEvent) -> AuditRecord {
+    AuditRecord {
+        at: rfc3339_ms(event.at_ms),
+        action: event.action.code(),
+        outcome: if event.action == AuditAction::Denied {
+            "denied"
+        } else {
+            "served"
+        },
+        reason: event.reason.clone(),
+        source_ip: event.source_ip.clone(),
+        user_agent: event.user_agent.clone(),
+        token_fingerprint: event.token_fingerprint.clone(),
+    }
+}
+
+/// Builds the JSON of one audit record; see [`audit_record`].
 pub fn event_json(event: &AuditEvent) -> Value {
-    json!({
-        "at": rfc3339_ms(event.at_ms),
-        "action": event.action.code(),
-        "outcome": if event.action == AuditAction::Denied { "denied" } else { "served" },
-        "reason": event.reason,
-        "source_ip": event.source_ip,
-        "user_agent": event.user_agent,
-        "token_fingerprint": event.token_fingerprint,
-    })
+    serde_json::to_value(audit_record(event)).unwrap_or_default()
 }
 
 fn rfc3339_ms(ms: i64) -> String {

@@ -10,9 +10,16 @@
 //! file is checked against the same range of the body, which
 //! [`part_data_ranges`] finds by scanning for the boundary. Only when the two
 //! disagree is the file copied out of `multer`'s chunks instead.
+//!
+//! `multer` copies every window it is given into its own buffer and takes
+//! all that are ready. The windows therefore come one per poll ([`Paced`]),
+//! so that its buffer stays near one window and never becomes a second copy
+//! of the body.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::stream;
 
 use crate::domain::{FileName, ParamError};
 use crate::http::ApiError;
@@ -62,12 +69,8 @@ pub async fn parse_upload(
             .per_field(max_file_bytes),
     );
     let ranges = part_data_ranges(&body, &boundary);
-    let windows: Vec<Result<Bytes, std::io::Error>> = (0..body.len())
-        .step_by(WINDOW_BYTES)
-        .map(|start| Ok(body.slice(start..(start + WINDOW_BYTES).min(body.len()))))
-        .collect();
-    let mut multipart =
-        multer::Multipart::with_constraints(stream::iter(windows), boundary, constraints);
+    let windows = Paced::new(body.clone());
+    let mut multipart = multer::Multipart::with_constraints(windows, boundary, constraints);
     let mut index = 0usize;
 
     let mut file: Option<(FileName, Option<String>, Bytes)> = None;
@@ -157,6 +160,48 @@ pub async fn parse_upload(
 /// Size of the windows the body is handed to `multer` in, which bounds its
 /// own buffer.
 const WINDOW_BYTES: usize = 64 * 1024;
+
+/// Windows of a body, which share its bytes. Between two windows the
+/// stream returns one `Pending` that wakes the task at once, so a reader
+/// that takes every ready item receives one window per poll. The end comes
+/// right after the last window, because `multer` reports an incomplete
+/// stream when it reads the end in a later poll than its data while it
+/// looks for the first boundary.
+struct Paced {
+    body: Bytes,
+    offset: usize,
+    pause: bool,
+}
+
+impl Paced {
+    fn new(body: Bytes) -> Self {
+        Self {
+            body,
+            offset: 0,
+            pause: false,
+        }
+    }
+}
+
+impl futures_util::Stream for Paced {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.offset >= self.body.len() {
+            return Poll::Ready(None);
+        }
+        if self.pause {
+            self.pause = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let end = (self.offset + WINDOW_BYTES).min(self.body.len());
+        let window = self.body.slice(self.offset..end);
+        self.offset = end;
+        self.pause = true;
+        Poll::Ready(Some(Ok(window)))
+    }
+}
 
 /// Reads the file part. When every chunk equals the expected range of the
 /// body, returns that range as a slice of `body`; otherwise collects a copy.

@@ -12,8 +12,9 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    ErrorBody, GenerateLinkBody, LinkCreated, LinkView, RecipientLink, RecipientRequestBody,
-    UploadForm,
+    AuditPage, AuditRecord, DownloadForm, ErrorBody, GenerateLinkBody, LinkCreated, LinkDetails,
+    LinkList, LinkView, PasswordForm, RecipientLink, RecipientRequestBody, Restrictions,
+    RevokeBody, RevokedLinks, UploadForm, UploadUrlBody, UploadUrlCreated,
 };
 
 /// Name of the API key security scheme.
@@ -33,14 +34,22 @@ const API_KEY: &str = "api_key";
             Gateway a missing or wrong API key is answered by the gateway with \
             `403 {\"message\": \"Forbidden\"}`.",
     ),
-    // TODO: declare the /links routes (list, show, revoke, audit, export).
     paths(
         generate_link,
         upload_file,
+        upload_url,
+        list_links,
+        show_link,
+        revoke_link,
+        revoke_links,
+        link_audit,
+        link_audit_export,
         access_link,
+        access_link_password,
         access_link_head,
         access_link_options,
         download_file,
+        download_file_form,
         download_file_head,
         download_file_options,
         openapi_json,
@@ -50,14 +59,27 @@ const API_KEY: &str = "api_key";
         GenerateLinkBody,
         RecipientRequestBody,
         UploadForm,
+        UploadUrlBody,
+        UploadUrlCreated,
         LinkCreated,
         RecipientLink,
         LinkView,
+        LinkDetails,
+        Restrictions,
+        LinkList,
+        RevokeBody,
+        RevokedLinks,
+        AuditRecord,
+        AuditPage,
+        PasswordForm,
+        DownloadForm,
+        LinkStateFilter,
         ErrorBody
     )),
     modifiers(&ApiKeyScheme),
     tags(
         (name = "creator", description = "Making links; needs an API key."),
+        (name = "links", description = "Managing links made earlier; needs an API key."),
         (name = "recipient", description = "Opening a link and downloading its file."),
         (name = "docs", description = "This document and its HTML rendering."),
     )
@@ -186,6 +208,288 @@ fn generate_link() {}
 fn upload_file() {}
 
 #[utoipa::path(
+    post,
+    path = "/upload-url",
+    tag = "creator",
+    summary = "Make a pending link and an upload URL for a large file",
+    description = "Makes a link whose file is sent straight to storage with a \
+        `PUT` of the bytes to `upload_url`, for files up to MAX_LARGE_UPLOAD_BYTES \
+        (5 GiB). The link answers 409 `pending` until the object has arrived, \
+        has the declared `size` and is hashed. Any field not listed is rejected \
+        with 422.",
+    request_body(content = UploadUrlBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The pending link and its upload URL.", body = UploadUrlCreated),
+        (status = 400, description = "`invalid_json`: the body is not a JSON object.", body = ErrorBody),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a content type other than JSON.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: a field is missing, invalid, repeated or \
+            unknown, `size` is out of range, or `recipients` was sent; `field` names it.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota for the day or month \
+            is used up; the body has `limit`, `period` and `resets_at`, and `Retry-After` is set.",
+            body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn upload_url() {}
+
+#[utoipa::path(
+    get,
+    path = "/links",
+    tag = "links",
+    summary = "List the creator's links",
+    description = "The links made with this API key, newest first, one page at a \
+        time. Any other query parameter is rejected with 422.",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size; 50 when absent."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("label" = Option<String>, Query, description = "Only links with this label."),
+        ("state" = Option<LinkStateFilter>, Query, description = "Only links in this state."),
+    ),
+    responses(
+        (status = 200, description = "One page of links.", body = LinkList),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: a bad `limit`, `state` or `cursor`, a \
+            parameter sent twice, or an unknown parameter; `field` names it.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn list_links() {}
+
+#[utoipa::path(
+    get,
+    path = "/links/{link_id}",
+    tag = "links",
+    summary = "Show one of the creator's links",
+    description = "The link's file, state, times, downloads and restrictions, and \
+        its `access_url` while it can be used. Another creator's link gets 404, \
+        the same as an id that never existed.",
+    params(("link_id" = String, Path, description = "The link id (32 lowercase hex digits).")),
+    responses(
+        (status = 200, description = "The link.", body = LinkDetails),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no link of this creator has this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: the id is malformed, or a query \
+            parameter was sent.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn show_link() {}
+
+#[utoipa::path(
+    delete,
+    path = "/links/{link_id}",
+    tag = "links",
+    summary = "Revoke one of the creator's links",
+    description = "Every later view and download gets 410 `revoked`. Revoking a \
+        revoked link succeeds.",
+    params(("link_id" = String, Path, description = "The link id (32 lowercase hex digits).")),
+    responses(
+        (status = 200, description = "The link, with `status: revoked`.", body = LinkDetails),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no link of this creator has this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: the id is malformed, or a query \
+            parameter was sent.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn revoke_link() {}
+
+#[utoipa::path(
+    post,
+    path = "/links/revoke",
+    tag = "links",
+    summary = "Revoke many of the creator's links",
+    description = "Revokes the creator's links that can still be used: those with \
+        `label`, or all of them with `all: true`.",
+    request_body(content = RevokeBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The links revoked.", body = RevokedLinks),
+        (status = 400, description = "`invalid_json`: the body is not a JSON object.", body = ErrorBody),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a content type other than JSON.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: not exactly one of `label` and \
+            `all: true`, an unknown field, or a query parameter.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn revoke_links() {}
+
+#[utoipa::path(
+    get,
+    path = "/links/{link_id}/audit",
+    tag = "links",
+    summary = "Read a link's audit trail",
+    description = "Every view, download and refusal of the link, newest first, one \
+        page at a time. Records carry a token fingerprint, never the token.",
+    params(
+        ("link_id" = String, Path, description = "The link id (32 lowercase hex digits)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size; 50 when absent."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "One page of records.", body = AuditPage),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no link of this creator has this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: a malformed id, a bad `limit` or \
+            `cursor`, or an unknown parameter.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn link_audit() {}
+
+#[utoipa::path(
+    get,
+    path = "/links/{link_id}/audit/export",
+    tag = "links",
+    summary = "Export a link's audit trail with a hash chain",
+    description = "Every record as JSON lines, oldest first. Each line has the \
+        fields of an audit record plus `link_id`, `seq`, `prev_hash` and `hash`, \
+        where `hash` is the SHA-256 (hex) of `prev_hash` followed by the line's \
+        other fields as compact JSON. The first `prev_hash` is 64 zeros.",
+    params(("link_id" = String, Path, description = "The link id (32 lowercase hex digits).")),
+    responses(
+        (status = 200, description = "The records, one JSON object a line.",
+            content(("application/x-ndjson")),
+            headers(("x-audit-chain-head" = String, description = "The last `hash`; 64 zeros when there is no record."))),
+        (status = 401, description = "`missing_api_key`: no `x-api-key` (local server).", body = ErrorBody),
+        (status = 403, description = "`invalid_api_key`: the key is not one of API_KEYS (local server).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no link of this creator has this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: the id is malformed, or a query \
+            parameter was sent.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the key's plan quota is used up.", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+#[allow(dead_code)]
+fn link_audit_export() {}
+
+/// States `GET /links` can filter on.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+enum LinkStateFilter {
+    Active,
+    Pending,
+    NotYetAvailable,
+    UsedUp,
+    Expired,
+    Revoked,
+}
+
+#[utoipa::path(
+    post,
+    path = "/access/{token}",
+    tag = "recipient",
+    summary = "Open a password link",
+    description = "The password prompt of the recipient page posts here, so the \
+        password never goes into a URL. Answers like `GET`: a browser gets the \
+        page (with a download button that posts the token and password to \
+        `/files/{filename}`, or the prompt again with a message after a wrong \
+        password), every other client gets JSON. Never uses a download.",
+    params(("token" = String, Path, description = "The link token.")),
+    request_body(content = PasswordForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The password is right and the link is usable.", content(
+            (LinkView = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "`password_required` or `wrong_password`.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 403, description = "`outside_allowed_network` or `not_yet_available`.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 404, description = "`not_found`: the token is forged or names no link.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 409, description = "`pending`: the file of a large upload has not arrived.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 410, description = "`expired`, `revoked` or `used_up`.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 413, description = "`payload_too_large`: the form is over 16 KiB.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 415, description = "`unsupported_media_type`: not a URL-encoded form.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 422, description = "`invalid_parameter`: a malformed token, or an unknown or \
+            repeated form field.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 423, description = "`locked`: too many wrong passwords; the body has `retry_at`.", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+    )
+)]
+#[allow(dead_code)]
+fn access_link_password() {}
+
+#[utoipa::path(
+    post,
+    path = "/files/{filename}",
+    tag = "recipient",
+    summary = "Download a password link's file from a form",
+    description = "The same as `GET`, with the token and password in a URL-encoded \
+        form body instead of the URL and a header. Counts one download.",
+    params(("filename" = String, Path, description = "The link's file name, percent-encoded.")),
+    request_body(content = DownloadForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The file.", content(("*/*")),
+            headers(
+                ("content-disposition" = String, description = "`attachment` with an ASCII `filename` and an RFC 5987 `filename*`."),
+                ("x-content-sha256" = String, description = "SHA-256 of the file, lowercase hex."),
+            )),
+        (status = 303, description = "A file over MAX_INLINE_DOWNLOAD_BYTES: a signed URL that \
+            lives at most 60 seconds. The download is counted.",
+            headers(("location" = String, description = "The signed URL."))),
+        (status = 401, description = "`password_required` or `wrong_password`.", body = ErrorBody),
+        (status = 403, description = "`outside_allowed_network` or `not_yet_available`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: the token is forged or names no link, or the \
+            name is not the link's file.", body = ErrorBody),
+        (status = 409, description = "`pending`: the file of a large upload has not arrived.", body = ErrorBody),
+        (status = 410, description = "`expired`, `revoked` or `used_up`.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the form is over 16 KiB.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a URL-encoded form.", body = ErrorBody),
+        (status = 422, description = "`invalid_parameter`: the token is missing or malformed, a \
+            field is unknown or repeated, or the file name is invalid.", body = ErrorBody),
+        (status = 423, description = "`locked`: too many wrong passwords.", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn download_file_form() {}
+
+#[utoipa::path(
     get,
     path = "/access/{token}",
     tag = "recipient",
@@ -245,6 +549,11 @@ fn access_link() {}
     params(("token" = String, Path, description = "The link token.")),
     responses(
         (status = 200, description = "The link is usable."),
+        (status = 401, description = "The link has a password and none or a wrong one was sent \
+            in `X-Link-Password`."),
+        (status = 403, description = "Outside the link's networks, or before its `not_before`."),
+        (status = 409, description = "The file of a large upload has not arrived."),
+        (status = 423, description = "Too many wrong passwords locked the link."),
         (status = 404, description = "The token is forged or names no link."),
         (status = 410, description = "The link is expired, revoked or used up."),
         (status = 422, description = "The token is malformed."),
@@ -319,6 +628,11 @@ fn download_file() {}
     ),
     responses(
         (status = 200, description = "The link is usable and serves this file."),
+        (status = 401, description = "The link has a password and none or a wrong one was sent \
+            in `X-Link-Password`."),
+        (status = 403, description = "Outside the link's networks, or before its `not_before`."),
+        (status = 409, description = "The file of a large upload has not arrived."),
+        (status = 423, description = "Too many wrong passwords locked the link."),
         (status = 404, description = "The token is forged or names no link, or the name is not the link's file."),
         (status = 410, description = "The link is expired, revoked or used up."),
         (status = 422, description = "The token is missing, malformed or sent twice, or the name is invalid."),
@@ -381,11 +695,20 @@ mod tests {
         for (path, method) in [
             ("/generate-link", "post"),
             ("/upload-file", "post"),
+            ("/upload-url", "post"),
+            ("/links", "get"),
+            ("/links/revoke", "post"),
+            ("/links/{link_id}", "get"),
+            ("/links/{link_id}", "delete"),
+            ("/links/{link_id}/audit", "get"),
+            ("/links/{link_id}/audit/export", "get"),
             ("/access/{token}", "get"),
             ("/access/{token}", "head"),
+            ("/access/{token}", "post"),
             ("/access/{token}", "options"),
             ("/files/{filename}", "get"),
             ("/files/{filename}", "head"),
+            ("/files/{filename}", "post"),
             ("/files/{filename}", "options"),
             ("/openapi.json", "get"),
             ("/docs", "get"),
@@ -403,11 +726,28 @@ mod tests {
         assert_eq!(scheme["type"], "apiKey");
         assert_eq!(scheme["in"], "header");
         assert_eq!(scheme["name"], "x-api-key");
-        for path in ["/generate-link", "/upload-file"] {
+        for (path, method) in [
+            ("/generate-link", "post"),
+            ("/upload-file", "post"),
+            ("/upload-url", "post"),
+            ("/links", "get"),
+            ("/links/revoke", "post"),
+            ("/links/{link_id}", "get"),
+            ("/links/{link_id}", "delete"),
+            ("/links/{link_id}/audit", "get"),
+            ("/links/{link_id}/audit/export", "get"),
+        ] {
             assert_eq!(
-                operation(path, "post")["security"][0][API_KEY],
-                serde_json::json!([])
+                operation(path, method)["security"][0][API_KEY],
+                serde_json::json!([]),
+                "{method} {path}"
             );
+            for status in ["401", "403", "429", "500"] {
+                assert!(
+                    operation(path, method)["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
         }
         assert!(operation("/access/{token}", "get")["security"].is_null());
     }
@@ -442,7 +782,11 @@ mod tests {
         for (path, method) in [
             ("/generate-link", "post"),
             ("/upload-file", "post"),
+            ("/upload-url", "post"),
+            ("/links", "get"),
+            ("/links/{link_id}", "delete"),
             ("/access/{token}", "get"),
+            ("/access/{token}", "post"),
             ("/files/{filename}", "get"),
         ] {
             assert_eq!(
@@ -462,6 +806,86 @@ mod tests {
             "#/components/schemas/LinkView"
         );
         assert!(ok["text/html"].is_object());
+    }
+
+    /// Collects the `(path, method)` pairs of the API events in `template.yaml`.
+    fn template_routes() -> std::collections::BTreeSet<(String, String)> {
+        let template = include_str!("../../template.yaml");
+        let mut routes = std::collections::BTreeSet::new();
+        let mut in_api_event = false;
+        let mut path: Option<String> = None;
+        for line in template.lines() {
+            let line = line.trim();
+            if let Some(kind) = line.strip_prefix("Type: ") {
+                in_api_event = kind == "Api";
+                path = None;
+            } else if in_api_event && let Some(value) = line.strip_prefix("Path: ") {
+                path = Some(value.trim_matches('"').to_owned());
+            } else if in_api_event
+                && let Some(method) = line.strip_prefix("Method: ")
+                && let Some(path) = path.take()
+            {
+                routes.insert((path, method.trim_matches('"').to_lowercase()));
+            }
+        }
+        routes
+    }
+
+    /// Collects the `(path, method)` pairs of the document.
+    fn documented_routes() -> std::collections::BTreeSet<(String, String)> {
+        let mut routes = std::collections::BTreeSet::new();
+        for (path, item) in document()["paths"].as_object().into_iter().flatten() {
+            for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
+                routes.insert((path.clone(), method.clone()));
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn document_and_template_serve_the_same_routes() {
+        let template = template_routes();
+        let documented = documented_routes();
+        assert!(template.len() >= 19, "template parse found {template:?}");
+        let undocumented: Vec<_> = template.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&template).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes in template.yaml but not in the document: {undocumented:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "routes in the document but not in template.yaml: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn creator_responses_use_the_real_types() {
+        let schema = |path: &str, method: &str| {
+            operation(path, method)["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .clone()
+        };
+        assert_eq!(schema("/links", "get"), "#/components/schemas/LinkList");
+        assert_eq!(
+            schema("/links/{link_id}", "get"),
+            "#/components/schemas/LinkDetails"
+        );
+        assert_eq!(
+            schema("/links/revoke", "post"),
+            "#/components/schemas/RevokedLinks"
+        );
+        assert_eq!(
+            schema("/links/{link_id}/audit", "get"),
+            "#/components/schemas/AuditPage"
+        );
+        assert_eq!(
+            schema("/upload-url", "post"),
+            "#/components/schemas/UploadUrlCreated"
+        );
+        let form = &operation("/access/{token}", "post")["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            ["schema"]["$ref"];
+        assert_eq!(form, "#/components/schemas/PasswordForm");
     }
 
     #[test]

@@ -441,6 +441,121 @@ async fn recipient_page_downloads_once_in_chromium() {
     eprintln!("screenshots are in {}", screenshot_dir().display());
 }
 
+/// A password link in Chromium. The page shows a password prompt, and a
+/// wrong password shows a message. The right one shows the details, and the
+/// download button, a form that posts the token and the password, fetches
+/// the bytes. The password never appears in an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_page_opens_and_downloads_in_chromium() {
+    require_browser();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir failed: {e}"));
+    let data_dir = dir.path().join("data");
+    let profile = dir.path().join("profile");
+    let downloads = dir.path().join("downloads");
+    for path in [&data_dir, &profile, &downloads] {
+        std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir failed: {e}"));
+    }
+    let base = start_server(&data_dir).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_else(|e| panic!("client failed: {e}"));
+
+    let name = "board-minutes.txt";
+    let password = "correct horse battery";
+    let bytes: Vec<u8> = (0..4_000u32)
+        .flat_map(|i| format!("line {i}: {}\n", i.wrapping_mul(40_503)).into_bytes())
+        .collect();
+    let form = Form::new()
+        .part("file", Part::bytes(bytes.clone()).file_name(name))
+        .text("max_downloads", "1")
+        .text("password", password);
+    let upload: Value = client
+        .post(format!("{base}/upload-file"))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("upload answer is not JSON: {e}"));
+    let access_url = upload["access_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access_url: {upload}"))
+        .to_owned();
+
+    let driver = start_driver(&client).await;
+    let session = new_session(&client, &driver, &profile, &downloads).await;
+    let type_password = async |text: &str| {
+        let field = session.find("#password").await;
+        session
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{field}/value"),
+                Some(json!({"text": text})),
+            )
+            .await;
+        let submit = session.find("button[type=submit]").await;
+        session
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{submit}/click"),
+                Some(json!({})),
+            )
+            .await;
+    };
+
+    session.open(&access_url).await;
+    assert_eq!(session.text("h1").await, "Enter the password");
+    session.screenshots("password").await;
+
+    type_password("not the password").await;
+    let alert = session.text("#password-error").await;
+    assert_eq!(alert, "That password is not correct.");
+    session.screenshots("wrong-password").await;
+
+    type_password(password).await;
+    let main = session.text("main").await;
+    assert!(main.contains(name), "page lacks the file name: {main}");
+    assert_eq!(session.text(".badge").await, "Ready to download");
+    let address = session.call(reqwest::Method::GET, "/url", None).await;
+    let address = address.as_str().unwrap_or_default();
+    assert!(
+        !address.contains("horse") && !address.contains("password"),
+        "the password went into the address: {address}"
+    );
+    session.screenshots("password-ready").await;
+
+    let viewed = client
+        .get(&access_url)
+        .header("x-link-password", password)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("access failed: {e}"));
+    let viewed: Value = viewed.json().await.unwrap_or_default();
+    assert_eq!(
+        viewed["downloads_remaining"], 1,
+        "opening the page used a download"
+    );
+
+    let button = session.find("#download").await;
+    session
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{button}/click"),
+            Some(json!({})),
+        )
+        .await;
+    let downloaded = downloaded_file(&downloads, name).await;
+    assert!(
+        downloaded == bytes,
+        "downloaded bytes differ from the upload"
+    );
+
+    session.call(reqwest::Method::DELETE, "", None).await;
+}
+
 fn group_digits(value: usize) -> String {
     let digits = value.to_string();
     let mut grouped = String::new();

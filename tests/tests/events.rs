@@ -145,6 +145,64 @@ async fn generate_link_event_then_access_and_files_events() {
     assert_eq!(again.status(), 410);
 }
 
+/// The page's password form as the gateway passes it: a URL-encoded POST
+/// to `/access/{token}` that returns the page with a download form.
+#[tokio::test]
+async fn password_form_event_opens_the_page() {
+    let test = TestApp::embedded();
+    test.app
+        .objects
+        .put(
+            "samples/report.pdf",
+            b"report".to_vec().into(),
+            "application/pdf",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut raw: serde_json::Value =
+        serde_json::from_str(&event_text("generate-link", "")).unwrap_or_default();
+    raw["body"] = serde_json::json!({
+        "file_url": "s3://local-files/samples/report.pdf",
+        "expire_minutes": 30,
+        "password": "correct horse battery",
+    })
+    .to_string()
+    .into();
+    let request =
+        lambda_http::request::from_str(&raw.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let response = generate_link::handle(&test.app, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let created = body_json(&response);
+    assert_eq!(response.status(), 200, "{created}");
+    let token = text(&created, "token");
+
+    let opened = access::handle(&test.app, event("access-password", &token))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = String::from_utf8(body_bytes(&opened)).unwrap_or_default();
+    assert_eq!(opened.status(), 200, "{page}");
+    assert_eq!(header(&opened, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&opened, "cache-control"), "no-store");
+    assert!(
+        page.contains("action=\"https://links.example.test/v1/files/report.pdf\""),
+        "{page}"
+    );
+    assert!(page.contains("name=\"password\" value=\"correct horse battery\""));
+
+    let mut wrong: serde_json::Value =
+        serde_json::from_str(&event_text("access-password", &token)).unwrap_or_default();
+    wrong["body"] = "password=not+the+one".into();
+    let request =
+        lambda_http::request::from_str(&wrong.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let refused = access::handle(&test.app, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = String::from_utf8(body_bytes(&refused)).unwrap_or_default();
+    assert_eq!(refused.status(), 401);
+    assert!(page.contains("That password is not correct."), "{page}");
+}
+
 #[tokio::test]
 async fn bearer_event_downloads_once() {
     let test = TestApp::embedded();

@@ -105,6 +105,8 @@ on_both_stores!(
     presigned_upload_works_with_curl,
     wrong_size_upload_revokes_the_link,
     missed_upload_deadline_expires_the_link,
+    upload_that_never_arrives_expires_cleanly,
+    inline_limit_boundary_counts_once,
 );
 
 async fn sizes_download_byte_exact_and_once(store: Store) {
@@ -339,6 +341,137 @@ async fn presigned_get_rejects_tampered_or_expired() {
         .put(
             "evidence/signed.bin",
             bytes.clone().into(),
+/// Fetches `url` without following redirects.
+async fn get_no_redirect(url: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e}"))
+}
+
+/// Returns the `Location` of a `/files` redirect for a link made by
+/// [`link_for`].
+async fn redirect_target(base: &str, name: &str, created: &serde_json::Value) -> String {
+    let url = format!("{base}/files/{name}?token={}", text(created, "token"));
+    let response = get_no_redirect(&url).await;
+    assert_eq!(response.status().as_u16(), 303, "{name}");
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location for {name}"))
+        .to_owned()
+}
+
+/// Returns the value of the query parameter `name` in `url`, still encoded.
+fn query_value<'a>(url: &'a str, name: &str) -> &'a str {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
+}
+
+/// Expects the embedded store's download route to reject `url` with 403.
+async fn assert_signed_url_rejected(url: &str, case: &str) {
+    let response = get_no_redirect(url).await;
+    assert_eq!(response.status().as_u16(), 403, "{case}: {url}");
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{case}: no JSON: {e}"));
+    assert_eq!(body["error"], "invalid_signed_url", "{case}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_signed_url_resists_tampering() {
+    let mut test = TestApp::new(Store::Embedded).await;
+    let base = test.serve().await;
+    let first_bytes = pattern(5_000_000);
+    let first = link_for(&test, "evidence/first.bin", &first_bytes, 30).await;
+    let second = link_for(&test, "evidence/second.bin", &pattern(5_000_001), 30).await;
+    let url = redirect_target(&base, "first.bin", &first).await;
+    let other_url = redirect_target(&base, "second.bin", &second).await;
+    assert!(url.starts_with(&format!("{base}/local-objects/download?")));
+    assert_eq!(stored_downloads(&test, &first).await, 1);
+
+    // The URL lives at most 60 seconds of real time.
+    let expires: i64 = query_value(&url, "expires")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = shared::ports::Clock::now(&shared::ports::SystemClock);
+    assert!(expires > now, "{url}");
+    assert!(expires <= now + 60, "{url}");
+    assert!(
+        query_value(&url, "disposition").starts_with("attachment%3B%20filename%3D%22first.bin%22"),
+        "{url}"
+    );
+
+    // Another object's key, a later expiry, another type or disposition,
+    // or the other URL's signature each break the signature.
+    let first_key = query_value(&url, "key");
+    let other_key = query_value(&other_url, "key");
+    let cases = [
+        ("another key", url.replace(first_key, other_key)),
+        (
+            "a later expiry",
+            url.replace(
+                &format!("expires={expires}"),
+                &format!("expires={}", expires + 3600),
+            ),
+        ),
+        (
+            "another content type",
+            url.replace(
+                &format!("type={}", query_value(&url, "type")),
+                "type=text%2Fhtml",
+            ),
+        ),
+        (
+            "another disposition",
+            url.replace(
+                &format!("disposition={}", query_value(&url, "disposition")),
+                "disposition=inline",
+            ),
+        ),
+        (
+            "the other URL's signature",
+            url.replace(query_value(&url, "sig"), query_value(&other_url, "sig")),
+        ),
+        ("no signature", url.replace("&sig=", "&signature=")),
+    ];
+    for (case, forged) in &cases {
+        assert_ne!(forged, &url, "{case}: nothing was changed");
+        assert_signed_url_rejected(forged, case).await;
+    }
+
+    // The genuine URL serves the exact bytes. Fetching it again within its
+    // lifetime serves them again without counting.
+    for attempt in 0..2 {
+        let response = get_no_redirect(&url).await;
+        assert_eq!(response.status().as_u16(), 200, "attempt {attempt}");
+        let served = response.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            served.as_ref() == first_bytes.as_slice(),
+            "attempt {attempt}"
+        );
+    }
+    assert_eq!(stored_downloads(&test, &first).await, 1);
+
+    // Bytes written under the same key later are not the pinned object.
+    test.app
+        .objects
+        .put(
+            "evidence/first.bin",
+            pattern(5_000_000)
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .into(),
             "application/octet-stream",
         )
         .await
@@ -463,4 +596,117 @@ async fn presigned_put_rejects_tampered_or_expired() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(late.is_none());
+    let replaced = get_no_redirect(&url).await;
+    assert_eq!(replaced.status().as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_signed_url_refused_after_expiry() {
+    let mut test = TestApp::new(Store::Embedded).await;
+    let base = test.serve().await;
+    let created = link_for(&test, "evidence/brief.bin", &pattern(5_000_000), 1).await;
+    // Two seconds of the link are left, so the URL lives two seconds.
+    test.clock.advance(58);
+    let url = redirect_target(&base, "brief.bin", &created).await;
+    let expires: i64 = query_value(&url, "expires")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = shared::ports::Clock::now(&shared::ports::SystemClock);
+    assert!(expires <= now + 2, "{url}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_signed_url_rejected(&url, "expired").await;
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+}
+
+#[tokio::test]
+async fn presigned_s3_url_names_type_and_disposition() {
+    let test = TestApp::new(Store::Emulated).await;
+    let created = link_for(&test, "evidence/report.pdf", &pattern(4_200_000), 30).await;
+    let response = download(&test.app, "report.pdf", &text(&created, "token")).await;
+    assert_eq!(response.status(), 303);
+    let location = header(&response, "location");
+    assert!(
+        location.contains("response-content-type=application%2Fpdf"),
+        "{location}"
+    );
+    assert!(
+        location
+            .contains("response-content-disposition=attachment%3B%20filename%3D%22report.pdf%22"),
+        "{location}"
+    );
+    assert!(location.contains("X-Amz-Expires=60&"), "{location}");
+    assert!(location.contains("/evidence/report.pdf?"), "{location}");
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+
+    // NOTE: the emulator (moto 5.2.1) neither applies the response-*
+    // overrides nor checks presigned signatures, so the headers S3 would
+    // send and its refusal of an altered URL are checked on the URL only.
+    let fetched = reqwest::get(&location)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200);
+    let served = fetched.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(served.as_ref() == pattern(4_200_000).as_slice());
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+}
+
+async fn upload_that_never_arrives_expires_cleanly(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let created = upload_url(&base, "never.bin", 5_000).await;
+    let access_url = text(&created, "access_url");
+    let (status, body) = get_json(&access_url).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "pending");
+
+    let url_minutes = i64::from(test.app.config.upload_url_minutes);
+    test.clock.advance(url_minutes * 60 + UPLOAD_FINISH_SECONDS);
+    let (status, body) = get_json(&access_url).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "expired");
+    let files_url = format!("{base}/files/never.bin?token={}", text(&created, "token"));
+    let (status, body) = get_json(&files_url).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "expired");
+
+    // A late storage event for the key finds nothing to keep.
+    let key = pending_key(&created);
+    let outcome = shared::uploads::finalise_upload(&test.app, &key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, shared::uploads::Finalised::Rejected("expired"));
+    let bucket = test.app.objects.bucket().to_owned();
+    for key in [key.clone(), key.replacen("pending/", "uploads/", 1)] {
+        let stored = test.app.objects.describe(&bucket, &key).await;
+        assert!(matches!(stored, Ok(None)), "{key}: {stored:?}");
+    }
+    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+    let link = test
+        .app
+        .links
+        .get(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("link record missing"));
+    assert_eq!(link.status(test.clock_now()), "expired");
+    assert_eq!(link.downloads, 0);
+}
+
+async fn inline_limit_boundary_counts_once(store: Store) {
+    let test = TestApp::new(store).await;
+    let limit = test.app.config.max_inline_download_bytes;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for (name, len, status) in [("at.bin", limit, 200), ("above.bin", limit + 1, 303)] {
+        let bytes = pattern(len);
+        let created = link_for(&test, &format!("evidence/{name}"), &bytes, 30).await;
+        let response = download(&test.app, name, &text(&created, "token")).await;
+        assert_eq!(response.status(), status, "{name}");
+        if status == 200 {
+            assert!(body_bytes(&response) == bytes, "{name}");
+        } else {
+            assert!(body_bytes(&response).is_empty(), "{name}");
+            assert!(!header(&response, "location").is_empty(), "{name}");
+        }
+        assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
+    }
 }

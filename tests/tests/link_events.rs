@@ -1,7 +1,10 @@
 //! The link-events function on the emulated S3 and DynamoDB, driven by the
 //! sample events in `events/` with their placeholders filled in.
 
-use link_tests::{Store, TestApp, event_with, get_json, pattern, sha256_hex, text};
+use link_tests::{
+    Call, Store, TestApp, body_json, download_hashed, event_with, get_json, pattern, send,
+    sha256_hex, text,
+};
 use shared::domain::LinkId;
 
 async fn put(test: &TestApp, key: &str, bytes: &[u8]) {
@@ -51,6 +54,24 @@ async fn inbox_drop_gets_a_link_owned_by_its_creator() {
         lifetime,
         i64::from(test.app.config.default_expire_minutes) * 60
     );
+
+    // The owner reads the link back and it serves the dropped bytes once.
+    let request = Call::new("GET", format!("/links/{id}"))
+        .creator_id("key-0a1b2c")
+        .build();
+    let response = send(&test.app, request).await;
+    let detail = body_json(&response);
+    assert_eq!(response.status(), 200, "{detail}");
+    let (status, view) = get_json(&text(&detail, "access_url")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["downloads_remaining"], 1);
+    let download_url = text(&view, "download_url");
+    let (status, size, served) = download_hashed(&download_url).await;
+    assert_eq!(status, 200);
+    assert_eq!(size, 20_000);
+    assert_eq!(served, sha256_hex(&bytes));
+    let (again, _, _) = download_hashed(&download_url).await;
+    assert_eq!(again, 410);
 }
 
 #[tokio::test]
@@ -106,6 +127,14 @@ async fn direct_invocation_returns_the_generate_link_answer() {
     let (status, view) = get_json(&access_url).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["downloads_remaining"], 2);
+
+    let (status, size, served) = download_hashed(&text(&view, "download_url")).await;
+    assert_eq!(status, 200);
+    assert_eq!(size, 12_345);
+    assert_eq!(served, sha256_hex(&bytes));
+    let (status, view) = get_json(&access_url).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["downloads_remaining"], 1);
 }
 
 #[tokio::test]

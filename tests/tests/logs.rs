@@ -44,6 +44,20 @@ async fn logs_carry_fingerprints_not_tokens() {
     let forged = format!("{token}x");
     assert_eq!(access(&test.app, &forged, "x").await.status(), 404);
 
+    // A direct invocation of link-events returns a token, which its own
+    // log lines must not carry either.
+    test.app
+        .objects
+        .put("exports/b.txt", b"y".to_vec().into(), "text/plain")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let direct = serde_json::json!({"bucket": test.app.objects.bucket(),
+        "key": "exports/b.txt", "expire_minutes": 5, "max_downloads": 1});
+    let direct = link_events::handle(&test.app, direct)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let direct_token = text(&direct, "token");
+
     let logs = capture
         .0
         .lock()
@@ -57,6 +71,15 @@ async fn logs_carry_fingerprints_not_tokens() {
         "a token signature reached the log"
     );
     assert!(!logs.contains("local-test-key"));
+    assert!(
+        logs.contains(&text(&direct, "link_id")),
+        "the direct invocation logged no link id: {logs}"
+    );
+    let direct_signature = direct_token.rsplit('.').next().unwrap_or_default();
+    assert!(
+        !logs.contains(direct_signature),
+        "a link-events token signature reached the log"
+    );
     // The refusal of the forged token names it by its fingerprint.
     let fingerprint = shared::secret::RawToken::new(forged.as_str()).fingerprint();
     assert!(logs.contains(&fingerprint), "{logs}");

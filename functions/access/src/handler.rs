@@ -6,6 +6,12 @@
 //! browser) gets the recipient page from [`shared::page`] with the same
 //! status the JSON response has. Every other client gets JSON. `HEAD` returns
 //! the same status without a body; `OPTIONS` lists the methods.
+//!
+//! `POST /access/{token}` takes the password of a password link from a
+//! URL-encoded form, which is what the page's password prompt sends, so that
+//! the password goes neither into a URL nor into a log. It returns what
+//! `GET` returns. On the page, the download button then posts the token and
+//! the password to `/files/{filename}`.
 
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
@@ -14,13 +20,18 @@ use shared::App;
 use shared::api::LinkView;
 use shared::domain::{Link, ParamError};
 use shared::http::{self, ApiError};
+use shared::options::Password;
 use shared::page::{self, Download, FileDetails, Page};
 use shared::secret::RawToken;
 use shared::service;
 use shared::{docs, openapi};
 
-/// Methods this route serves.
-const ALLOW: &str = "GET, HEAD, OPTIONS";
+/// Methods the link route serves.
+const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
+
+/// Methods the documentation routes serve: only `GET`, the one method
+/// `template.yaml` routes to them and the OpenAPI document lists.
+const DOCS_ALLOW: &str = "GET";
 
 /// Handles one request; expected failures become error responses.
 ///
@@ -68,10 +79,8 @@ fn docs_route(request: &Request) -> Option<DocsRoute> {
 }
 
 fn serve_docs(app: &App, request: &Request, route: DocsRoute) -> Response<Body> {
-    match *request.method() {
-        Method::GET | Method::HEAD => {}
-        Method::OPTIONS => return http::options_response(ALLOW),
-        _ => return ApiError::MethodNotAllowed { allow: ALLOW }.into_response(),
+    if request.method() != Method::GET {
+        return ApiError::MethodNotAllowed { allow: DOCS_ALLOW }.into_response();
     }
     match route {
         DocsRoute::OpenApi => {
@@ -84,15 +93,18 @@ fn serve_docs(app: &App, request: &Request, route: DocsRoute) -> Response<Body> 
 
 async fn respond(app: &App, request: &Request) -> Response<Body> {
     match *request.method() {
-        Method::GET | Method::HEAD => {}
+        Method::GET | Method::HEAD | Method::POST => {}
         Method::OPTIONS => return http::options_response(ALLOW),
         _ => return ApiError::MethodNotAllowed { allow: ALLOW }.into_response(),
     }
     let segment = http::path_param(request, "token", "/access/");
     let html = page::prefers_html(request.headers());
     let mut response = match (show(app, request, segment.as_deref()).await, html) {
-        (Ok((link, url)), false) => http::json_response(StatusCode::OK, &LinkView::new(&link, url)),
-        (Ok((link, url)), true) => Page::ready(details(&link, url)).into_response(),
+        (Ok(opened), false) => http::json_response(
+            StatusCode::OK,
+            &LinkView::new(&opened.link, opened.download_url.clone()),
+        ),
+        (Ok(opened), true) => Page::ready(details(&opened)).into_response(),
         (Err(error), false) => error.into_response(),
         (Err(error), true) => {
             Page::for_error(&error, segment.as_deref().unwrap_or_default()).into_response()
@@ -105,30 +117,78 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
     response
 }
 
-/// Returns the usable link a token names and its download URL.
-async fn show(
-    app: &App,
-    request: &Request,
-    segment: Option<&str>,
-) -> Result<(Link, String), ApiError> {
+/// Usable link of one request, with what its page and JSON need.
+struct OpenedLink {
+    link: Link,
+    /// `/files/{name}?token=...`, absolute.
+    download_url: String,
+    /// `/files/{name}`, absolute.
+    files_url: String,
+    token: RawToken,
+    /// The password a form sent, which the page's download form sends on.
+    password: Option<Password>,
+}
+
+/// Returns the usable link a token names and its download URLs.
+async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<OpenedLink, ApiError> {
     let token = segment
         .map(RawToken::new)
         .ok_or_else(|| ParamError::new("token", "is required in the path"))?;
     let caller = http::caller(request);
-    let password = http::presented_password(request.headers())?;
+    let password = if request.method() == Method::POST {
+        let form = http::form_fields(request, &["password"])?;
+        if request.headers().contains_key(http::PASSWORD_HEADER) {
+            return Err(ParamError::new(
+                "password",
+                "must be sent once: in the form or in the header, not both",
+            )
+            .into());
+        }
+        let password = form
+            .get("password")
+            .ok_or_else(|| ParamError::new("password", "is required in the form"))?;
+        Some(Password::new(password.as_str()))
+    } else {
+        http::presented_password(request.headers())?
+    };
 
     let link = service::view(app, &token, &caller, password.as_ref()).await?;
 
     let base = http::base_url(request, &app.config);
-    let download_url = format!(
-        "{base}/files/{}?token={}",
-        http::encode_path_segment(&link.file_name),
-        token.expose()
+    let files_url = format!(
+        "{base}/files/{}",
+        http::encode_path_segment(&link.file_name)
     );
-    Ok((link, download_url))
+    let download_url = format!("{files_url}?token={}", token.expose());
+    Ok(OpenedLink {
+        link,
+        download_url,
+        files_url,
+        token,
+        password: if request.method() == Method::POST {
+            password
+        } else {
+            None
+        },
+    })
 }
 
-fn details(link: &Link, download_url: String) -> FileDetails {
+fn details(opened: &OpenedLink) -> FileDetails {
+    let link = &opened.link;
+    // A password link's download needs the password again: the button posts
+    // it with the token, so that it never goes into a URL. A password sent
+    // in the header (no form) leaves the plain link, which scripts follow
+    // with the same header.
+    let download = match &opened.password {
+        Some(password) => Download::Form {
+            action: opened.files_url.clone(),
+            token: opened.token.expose().to_owned(),
+            password: password.expose().to_owned(),
+        },
+        None => Download::Link {
+            url: opened.download_url.clone(),
+        },
+    };
     FileDetails {
         file_name: link.file_name.clone(),
         size: link.size,
@@ -137,6 +197,6 @@ fn details(link: &Link, download_url: String) -> FileDetails {
         expires_at: link.expires_at,
         max_downloads: link.max_downloads,
         downloads_remaining: link.downloads_remaining(),
-        download: Download::Link { url: download_url },
+        download,
     }
 }

@@ -15,8 +15,8 @@
 use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde_json::json;
 use shared::App;
+use shared::api::{AuditPage, LinkList, RevokedLinks};
 use shared::domain::ParamError;
 use shared::http::{self, ApiError, Fields};
 use shared::manage::{self, ListQuery, Selection};
@@ -104,27 +104,30 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
                 limit: manage::page_size(query(request, "limit")?.as_deref())?,
             };
             let page = manage::list(app, &creator, query).await?;
-            let links: Vec<_> = page
+            let links = page
                 .items
                 .iter()
-                .map(|link| manage::link_json(app, link, None))
+                .map(|link| manage::link_details(app, link, None))
                 .collect();
             Ok(http::json_response(
                 StatusCode::OK,
-                &json!({"links": links, "next_cursor": page.next}),
+                &LinkList {
+                    links,
+                    next_cursor: page.next,
+                },
             ))
         }
         Route::One(id) if method == Method::GET => {
             let link = manage::own_link(app, &creator, id).await?;
             Ok(http::json_response(
                 StatusCode::OK,
-                &manage::link_json(app, &link, Some(&base)),
+                &manage::link_details(app, &link, Some(&base)),
             ))
         }
         Route::One(id) => {
             let link = manage::revoke(app, &creator, id).await?;
-            let mut body = manage::link_json(app, &link, None);
-            body["status"] = json!("revoked");
+            let mut body = manage::link_details(app, &link, None);
+            body.status = Some("revoked");
             Ok(http::json_response(StatusCode::OK, &body))
         }
         Route::RevokeMany => {
@@ -142,20 +145,28 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
                 }
             };
             let ids = manage::revoke_many(app, &creator, &selection).await?;
-            let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+            let link_ids: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
             Ok(http::json_response(
                 StatusCode::OK,
-                &json!({"status": "revoked", "revoked": ids.len(), "link_ids": ids}),
+                &RevokedLinks {
+                    status: "revoked",
+                    revoked: link_ids.len(),
+                    link_ids,
+                },
             ))
         }
         Route::Audit(id) => {
             let limit = manage::page_size(query(request, "limit")?.as_deref())?;
             let cursor = query(request, "cursor")?;
             let page = manage::audit_page(app, &creator, id, cursor.as_deref(), limit).await?;
-            let events: Vec<_> = page.items.iter().map(manage::event_json).collect();
+            let events = page.items.iter().map(manage::audit_record).collect();
             Ok(http::json_response(
                 StatusCode::OK,
-                &json!({"link_id": id, "events": events, "next_cursor": page.next}),
+                &AuditPage {
+                    link_id: id.to_owned(),
+                    events,
+                    next_cursor: page.next,
+                },
             ))
         }
         Route::Export(id) => {

@@ -10,9 +10,8 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use serde_json::json;
 use shared::App;
-use shared::api::LinkCreated;
+use shared::api::{LinkCreated, UploadUrlCreated};
 use shared::domain::ParamError;
 use shared::http::{self, ApiError, Fields};
 use shared::options::{LinkOptions, OPTION_FIELDS};
@@ -49,21 +48,13 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
     } else {
         upload_url.to_owned()
     };
-    let headers: serde_json::Map<String, serde_json::Value> = pending
-        .upload
-        .headers
-        .iter()
-        .map(|(name, value)| (name.clone(), json!(value)))
-        .collect();
-    let created = LinkCreated::new(&pending.created, &base, "pending", None);
-    let mut body = serde_json::to_value(&created).map_err(|error| {
-        tracing::error!(%error, "encoding the created link failed");
-        ApiError::Internal
-    })?;
-    body["upload_url"] = json!(upload_url);
-    body["upload_method"] = json!(pending.upload.method);
-    body["upload_headers"] = json!(headers);
-    body["upload_expires_at"] = json!(rfc3339(pending.upload_expires_at));
+    let body = UploadUrlCreated {
+        link: LinkCreated::new(&pending.created, &base, "pending", None),
+        upload_url,
+        upload_method: pending.upload.method.to_owned(),
+        upload_headers: pending.upload.headers.iter().cloned().collect(),
+        upload_expires_at: rfc3339(pending.upload_expires_at),
+    };
     Ok(http::json_response(StatusCode::OK, &body))
 }
 

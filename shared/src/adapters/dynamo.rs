@@ -33,6 +33,16 @@ use crate::ports::{AuditLog, BadCursor, ConsumeError, LinkStore, Page, StoreErro
 
 type Item = HashMap<String, AttributeValue>;
 
+/// Returns whether an `UpdateItem` was rejected because its condition
+/// expression did not hold, which callers treat as an expected outcome.
+fn condition_failed(error: &SdkError<UpdateItemError>) -> bool {
+    matches!(
+        error,
+        SdkError::ServiceError(service)
+            if matches!(service.err(), UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
 /// Name of the index over `creator` and `created_sort`.
 pub const CREATOR_INDEX: &str = "by_creator";
 
@@ -310,14 +320,7 @@ impl LinkStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(StoreError::new("dynamodb update_item revoke", error)),
         }
     }
@@ -423,17 +426,10 @@ impl LinkStore for DynamoStore {
             .await;
         match locked {
             Ok(output) => read(output.attributes()),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(Activity {
-                    locked_until: now + LOCK_SECONDS,
-                    ..activity
-                })
-            }
+            Err(error) if condition_failed(&error) => Ok(Activity {
+                locked_until: now + LOCK_SECONDS,
+                ..activity
+            }),
             Err(error) => Err(StoreError::new("dynamodb update_item lock", error)),
         }
     }
@@ -451,14 +447,7 @@ impl LinkStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(())
-            }
+            Err(error) if condition_failed(&error) => Ok(()),
             Err(error) => Err(StoreError::new(
                 "dynamodb update_item clear failures",
                 error,
@@ -482,14 +471,7 @@ impl LinkStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(StoreError::new("dynamodb update_item opened", error)),
         }
     }
@@ -527,14 +509,7 @@ impl LinkStore for DynamoStore {
         update.push_str(" REMOVE upload_deadline");
         match request.update_expression(update).send().await {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(StoreError::new(
                 "dynamodb update_item complete upload",
                 error,

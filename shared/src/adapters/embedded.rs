@@ -865,7 +865,14 @@ impl ObjectStore for EmbeddedObjects {
         // a file and a crash leaves no object under the real name.
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let temp_data = path.with_extension(format!("tmp-{suffix}"));
-        if let Err(error) = tokio::fs::write(&temp_data, &bytes).await {
+        // `tokio::fs::write` would copy the bytes for its blocking thread;
+        // a clone of `Bytes` shares them instead.
+        let shared_bytes = bytes.clone();
+        let target = temp_data.clone();
+        let written = tokio::task::spawn_blocking(move || std::fs::write(target, &shared_bytes))
+            .await
+            .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        if let Err(error) = written {
             let _ = tokio::fs::remove_file(&temp_data).await;
             return Err(StoreError::new("write object", error));
         }
