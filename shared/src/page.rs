@@ -61,6 +61,10 @@ pub enum Download {
         token: String,
         /// The password the recipient entered.
         password: String,
+        /// Origin the answer may redirect to (the object store's presigned
+        /// URLs, for files served by redirect), which the page's
+        /// `form-action` then allows besides its own origin.
+        redirect_origin: Option<String>,
     },
 }
 
@@ -211,6 +215,16 @@ impl Page {
     /// Builds the HTTP response: the document, its CSP and the headers every
     /// response carries.
     pub fn into_response(self) -> Response<Body> {
+        let policy = match &self.state {
+            PageState::Ready(details) => match &details.download {
+                Download::Form {
+                    redirect_origin: Some(origin),
+                    ..
+                } => content_security_policy_with_form_origin(origin),
+                _ => content_security_policy().to_owned(),
+            },
+            _ => content_security_policy().to_owned(),
+        };
         let mut response = Response::new(Body::Text(self.render()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
@@ -218,7 +232,7 @@ impl Page {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        if let Ok(policy) = HeaderValue::from_str(content_security_policy()) {
+        if let Ok(policy) = HeaderValue::from_str(&policy) {
             headers.insert(header::CONTENT_SECURITY_POLICY, policy);
         }
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -404,10 +418,8 @@ fn ready_body(details: &FileDetails) -> String {
             action,
             token,
             password,
+            ..
         } => {
-            // NOTE: browsers apply form-action 'self' to redirects as well, so
-            // a POST that is answered with a redirect to a presigned S3 URL
-            // (files over MAX_INLINE_DOWNLOAD_BYTES on AWS) is blocked.
             let _ = writeln!(
                 body,
                 "<form method=\"post\" action=\"{}\">\
@@ -641,6 +653,25 @@ pub fn content_security_policy() -> &'static str {
     &POLICY
 }
 
+/// Returns the page's policy with `origin` added to `form-action`, for a
+/// download form answered with a redirect to that origin: browsers apply
+/// `form-action` to the redirects that follow a form submission too.
+/// An origin that is not a plain `scheme://host[:port]` is left out.
+pub fn content_security_policy_with_form_origin(origin: &str) -> String {
+    let plain = origin.starts_with("https://") || origin.starts_with("http://");
+    let safe = origin
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:/[]".contains(&b));
+    if !(plain && safe) {
+        return content_security_policy().to_owned();
+    }
+    content_security_policy().replacen(
+        "form-action 'self';",
+        &format!("form-action 'self' {origin};"),
+        1,
+    )
+}
+
 /// Returns the CSP source expression `sha256-BASE64` of `content`.
 pub fn csp_hash(content: &str) -> String {
     format!(
@@ -705,6 +736,7 @@ mod tests {
             action: "https://x.test/files/a.pdf".into(),
             token: "tok".into(),
             password: "p\"w<".into(),
+            redirect_origin: None,
         }))
         .render();
         assert!(html.contains("<form method=\"post\" action=\"https://x.test/files/a.pdf\">"));
@@ -914,6 +946,38 @@ mod tests {
         );
         assert_eq!(header("cache-control").as_deref(), Some("no-store"));
         assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+    }
+
+    #[test]
+    fn redirecting_form_allows_the_store_origin() {
+        let form = |origin: &str| {
+            details(Download::Form {
+                action: "https://x.test/files/a.pdf".into(),
+                token: "tok".into(),
+                password: "pw".into(),
+                redirect_origin: Some(origin.into()),
+            })
+        };
+        let policy = |page: Page| {
+            page.into_response()
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let allowed = policy(Page::ready(form(
+            "https://files.s3.us-east-1.amazonaws.com",
+        )));
+        assert!(
+            allowed.contains("form-action 'self' https://files.s3.us-east-1.amazonaws.com;"),
+            "{allowed}"
+        );
+        assert!(allowed.contains("default-src 'none';"));
+        let injected = policy(Page::ready(form("https://a.test; script-src *")));
+        assert_eq!(injected, content_security_policy());
+        let plain = policy(Page::ready(details(link_download())));
+        assert_eq!(plain, content_security_policy());
     }
 
     #[test]

@@ -322,25 +322,6 @@ async fn pending_link_is_finalised_on_access() {
     assert_eq!(served, sha256);
 }
 
-/// Returns `url` with the first `from` in its query replaced by `to`.
-fn tampered(url: &str, from: &str, to: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .unwrap_or_else(|| panic!("no query: {url}"));
-    assert!(query.contains(from), "{from} not in {url}");
-    format!("{base}?{}", query.replacen(from, to, 1))
-}
-
-#[tokio::test]
-async fn presigned_get_rejects_tampered_or_expired() {
-    let test = TestApp::new(Store::Emulated).await;
-    let bytes = pattern(2048);
-    let info = test
-        .app
-        .objects
-        .put(
-            "evidence/signed.bin",
-            bytes.clone().into(),
 /// Fetches `url` without following redirects.
 async fn get_no_redirect(url: &str) -> reqwest::Response {
     reqwest::Client::builder()
@@ -476,6 +457,144 @@ async fn embedded_signed_url_resists_tampering() {
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let replaced = get_no_redirect(&url).await;
+    assert_eq!(replaced.status().as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_signed_url_refused_after_expiry() {
+    let mut test = TestApp::new(Store::Embedded).await;
+    let base = test.serve().await;
+    let created = link_for(&test, "evidence/brief.bin", &pattern(5_000_000), 1).await;
+    // Two seconds of the link are left, so the URL lives two seconds.
+    test.clock.advance(58);
+    let url = redirect_target(&base, "brief.bin", &created).await;
+    let expires: i64 = query_value(&url, "expires")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = shared::ports::Clock::now(&shared::ports::SystemClock);
+    assert!(expires <= now + 2, "{url}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_signed_url_rejected(&url, "expired").await;
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+}
+
+#[tokio::test]
+async fn presigned_s3_url_names_type_and_disposition() {
+    let test = TestApp::new(Store::Emulated).await;
+    let created = link_for(&test, "evidence/report.pdf", &pattern(4_200_000), 30).await;
+    let response = download(&test.app, "report.pdf", &text(&created, "token")).await;
+    assert_eq!(response.status(), 303);
+    let location = header(&response, "location");
+    assert!(
+        location.contains("response-content-type=application%2Fpdf"),
+        "{location}"
+    );
+    assert!(
+        location
+            .contains("response-content-disposition=attachment%3B%20filename%3D%22report.pdf%22"),
+        "{location}"
+    );
+    assert!(location.contains("X-Amz-Expires=60&"), "{location}");
+    assert!(location.contains("/evidence/report.pdf?"), "{location}");
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+
+    // NOTE: the emulator (moto 5.2.1) neither applies the response-*
+    // overrides nor checks presigned signatures, so the headers S3 would
+    // send and its refusal of an altered URL are checked on the URL only.
+    let fetched = reqwest::get(&location)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200);
+    let served = fetched.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(served.as_ref() == pattern(4_200_000).as_slice());
+    assert_eq!(stored_downloads(&test, &created).await, 1);
+}
+
+async fn upload_that_never_arrives_expires_cleanly(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let created = upload_url(&base, "never.bin", 5_000).await;
+    let access_url = text(&created, "access_url");
+    let (status, body) = get_json(&access_url).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "pending");
+
+    let url_minutes = i64::from(test.app.config.upload_url_minutes);
+    test.clock.advance(url_minutes * 60 + UPLOAD_FINISH_SECONDS);
+    let (status, body) = get_json(&access_url).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "expired");
+    let files_url = format!("{base}/files/never.bin?token={}", text(&created, "token"));
+    let (status, body) = get_json(&files_url).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"], "expired");
+
+    // A late storage event for the key finds nothing to keep.
+    let key = pending_key(&created);
+    let outcome = shared::uploads::finalise_upload(&test.app, &key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, shared::uploads::Finalised::Rejected("expired"));
+    let bucket = test.app.objects.bucket().to_owned();
+    for key in [key.clone(), key.replacen("pending/", "uploads/", 1)] {
+        let stored = test.app.objects.describe(&bucket, &key).await;
+        assert!(matches!(stored, Ok(None)), "{key}: {stored:?}");
+    }
+    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
+    let link = test
+        .app
+        .links
+        .get(&id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("link record missing"));
+    assert_eq!(link.status(test.clock_now()), "expired");
+    assert_eq!(link.downloads, 0);
+}
+
+async fn inline_limit_boundary_counts_once(store: Store) {
+    let test = TestApp::new(store).await;
+    let limit = test.app.config.max_inline_download_bytes;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    for (name, len, status) in [("at.bin", limit, 200), ("above.bin", limit + 1, 303)] {
+        let bytes = pattern(len);
+        let created = link_for(&test, &format!("evidence/{name}"), &bytes, 30).await;
+        let response = download(&test.app, name, &text(&created, "token")).await;
+        assert_eq!(response.status(), status, "{name}");
+        if status == 200 {
+            assert!(body_bytes(&response) == bytes, "{name}");
+        } else {
+            assert!(body_bytes(&response).is_empty(), "{name}");
+            assert!(!header(&response, "location").is_empty(), "{name}");
+        }
+        assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
+    }
+}
+
+/// Returns `url` with the first `from` in its query replaced by `to`.
+fn tampered(url: &str, from: &str, to: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .unwrap_or_else(|| panic!("no query: {url}"));
+    assert!(query.contains(from), "{from} not in {url}");
+    format!("{base}?{}", query.replacen(from, to, 1))
+}
+
+#[tokio::test]
+async fn presigned_get_rejects_tampered_or_expired() {
+    let test = TestApp::new(Store::Emulated).await;
+    let bytes = pattern(2048);
+    let info = test
+        .app
+        .objects
+        .put(
+            "evidence/signed.bin",
+            bytes.clone().into(),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let presign = |ttl: u64| {
         let objects = test.app.objects.clone();
         let object = info.object.clone();
@@ -596,117 +715,63 @@ async fn presigned_put_rejects_tampered_or_expired() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(late.is_none());
-    let replaced = get_no_redirect(&url).await;
-    assert_eq!(replaced.status().as_u16(), 404);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_signed_url_refused_after_expiry() {
-    let mut test = TestApp::new(Store::Embedded).await;
-    let base = test.serve().await;
-    let created = link_for(&test, "evidence/brief.bin", &pattern(5_000_000), 1).await;
-    // Two seconds of the link are left, so the URL lives two seconds.
-    test.clock.advance(58);
-    let url = redirect_target(&base, "brief.bin", &created).await;
-    let expires: i64 = query_value(&url, "expires")
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let now = shared::ports::Clock::now(&shared::ports::SystemClock);
-    assert!(expires <= now + 2, "{url}");
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_signed_url_rejected(&url, "expired").await;
-    assert_eq!(stored_downloads(&test, &created).await, 1);
 }
 
 #[tokio::test]
-async fn presigned_s3_url_names_type_and_disposition() {
+async fn password_page_allows_redirect_to_store() {
     let test = TestApp::new(Store::Emulated).await;
-    let created = link_for(&test, "evidence/report.pdf", &pattern(4_200_000), 30).await;
-    let response = download(&test.app, "report.pdf", &text(&created, "token")).await;
+    let limit = usize::try_from(test.app.config.max_inline_download_bytes).unwrap_or(usize::MAX);
+    let mut opened = Vec::new();
+    for (name, len) in [("small.bin", 16), ("big.bin", limit + 1)] {
+        let key = format!("evidence/{name}");
+        test.app
+            .objects
+            .put(&key, pattern(len).into(), "application/octet-stream")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = json!({
+            "file_url": format!("s3://{}/{key}", test.app.objects.bucket()),
+            "expire_minutes": 30,
+            "password": "correct horse battery",
+        });
+        let call = Call::new("POST", "/generate-link").creator().json(&body);
+        let response = send(&test.app, call.build()).await;
+        let created = body_json(&response);
+        assert_eq!(response.status(), 200, "{created}");
+        let token = text(&created, "token");
+        let page = Call::new("POST", format!("/access/{token}"))
+            .param("token", &token)
+            .header("accept", "text/html")
+            .binary(
+                "application/x-www-form-urlencoded",
+                b"password=correct+horse+battery".to_vec(),
+            )
+            .build();
+        let response = send(&test.app, page).await;
+        assert_eq!(response.status(), 200, "{name}");
+        opened.push((name, token, header(&response, "content-security-policy")));
+    }
+    let emulator = std::env::var("TEST_EMULATOR_URL").unwrap_or_default();
+    let origin = emulator.trim_end_matches('/');
+    let (_, _, small_policy) = &opened[0];
+    assert!(
+        small_policy.contains("form-action 'self';"),
+        "{small_policy}"
+    );
+    let (_, token, big_policy) = &opened[1];
+    assert!(
+        big_policy.contains(&format!("form-action 'self' {origin};")),
+        "{big_policy}"
+    );
+
+    // The form's POST is answered with a redirect into that origin.
+    let form = format!("token={token}&password=correct+horse+battery");
+    let request = Call::new("POST", "/files/big.bin")
+        .param("filename", "big.bin")
+        .binary("application/x-www-form-urlencoded", form.into_bytes())
+        .build();
+    let response = send(&test.app, request).await;
     assert_eq!(response.status(), 303);
     let location = header(&response, "location");
-    assert!(
-        location.contains("response-content-type=application%2Fpdf"),
-        "{location}"
-    );
-    assert!(
-        location
-            .contains("response-content-disposition=attachment%3B%20filename%3D%22report.pdf%22"),
-        "{location}"
-    );
-    assert!(location.contains("X-Amz-Expires=60&"), "{location}");
-    assert!(location.contains("/evidence/report.pdf?"), "{location}");
-    assert_eq!(stored_downloads(&test, &created).await, 1);
-
-    // NOTE: the emulator (moto 5.2.1) neither applies the response-*
-    // overrides nor checks presigned signatures, so the headers S3 would
-    // send and its refusal of an altered URL are checked on the URL only.
-    let fetched = reqwest::get(&location)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(fetched.status(), 200);
-    let served = fetched.bytes().await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(served.as_ref() == pattern(4_200_000).as_slice());
-    assert_eq!(stored_downloads(&test, &created).await, 1);
-}
-
-async fn upload_that_never_arrives_expires_cleanly(store: Store) {
-    let mut test = TestApp::new(store).await;
-    let base = test.serve().await;
-    let created = upload_url(&base, "never.bin", 5_000).await;
-    let access_url = text(&created, "access_url");
-    let (status, body) = get_json(&access_url).await;
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"], "pending");
-
-    let url_minutes = i64::from(test.app.config.upload_url_minutes);
-    test.clock.advance(url_minutes * 60 + UPLOAD_FINISH_SECONDS);
-    let (status, body) = get_json(&access_url).await;
-    assert_eq!(status, 410, "{body}");
-    assert_eq!(body["error"], "expired");
-    let files_url = format!("{base}/files/never.bin?token={}", text(&created, "token"));
-    let (status, body) = get_json(&files_url).await;
-    assert_eq!(status, 410, "{body}");
-    assert_eq!(body["error"], "expired");
-
-    // A late storage event for the key finds nothing to keep.
-    let key = pending_key(&created);
-    let outcome = shared::uploads::finalise_upload(&test.app, &key)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(outcome, shared::uploads::Finalised::Rejected("expired"));
-    let bucket = test.app.objects.bucket().to_owned();
-    for key in [key.clone(), key.replacen("pending/", "uploads/", 1)] {
-        let stored = test.app.objects.describe(&bucket, &key).await;
-        assert!(matches!(stored, Ok(None)), "{key}: {stored:?}");
-    }
-    let id = LinkId::parse(&text(&created, "link_id")).unwrap_or_else(|| panic!("bad id"));
-    let link = test
-        .app
-        .links
-        .get(&id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("link record missing"));
-    assert_eq!(link.status(test.clock_now()), "expired");
-    assert_eq!(link.downloads, 0);
-}
-
-async fn inline_limit_boundary_counts_once(store: Store) {
-    let test = TestApp::new(store).await;
-    let limit = test.app.config.max_inline_download_bytes;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    for (name, len, status) in [("at.bin", limit, 200), ("above.bin", limit + 1, 303)] {
-        let bytes = pattern(len);
-        let created = link_for(&test, &format!("evidence/{name}"), &bytes, 30).await;
-        let response = download(&test.app, name, &text(&created, "token")).await;
-        assert_eq!(response.status(), status, "{name}");
-        if status == 200 {
-            assert!(body_bytes(&response) == bytes, "{name}");
-        } else {
-            assert!(body_bytes(&response).is_empty(), "{name}");
-            assert!(!header(&response, "location").is_empty(), "{name}");
-        }
-        assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
-    }
+    assert!(location.starts_with(&format!("{origin}/")), "{location}");
 }

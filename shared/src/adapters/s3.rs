@@ -177,6 +177,10 @@ impl ObjectStore for S3Objects {
         Ok(Some(Bytes::from(bytes)))
     }
 
+    fn download_origin(&self, object: &ObjectRef) -> Option<String> {
+        self.signer.origin(&object.bucket)
+    }
+
     async fn presign_download(
         &self,
         object: &ObjectRef,

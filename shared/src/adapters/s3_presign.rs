@@ -161,6 +161,12 @@ impl UrlSigner {
         }
     }
 
+    /// Returns the origin of the URLs this signer makes for `bucket`.
+    pub fn origin(&self, bucket: &str) -> Option<String> {
+        let url = url::Url::parse(&self.object_url(bucket, "")).ok()?;
+        Some(url.origin().ascii_serialization())
+    }
+
     /// Returns a URL that lets its holder make `request` until it expires.
     ///
     /// # Errors
