@@ -77,7 +77,9 @@ pub enum PageState {
     PasswordRequired {
         /// The last password entered was wrong.
         wrong: bool,
-        /// Token for the form's target, `./{token}` relative to the page.
+        /// Token for the form's target, `../access/{token}` relative to the
+        /// page, which names `/access/{token}` from both `/access/...` and
+        /// `/files/...`.
         token: String,
     },
     /// Too many wrong passwords; `retry_at` is RFC 3339 when known.
@@ -439,10 +441,10 @@ fn ready_body(details: &FileDetails) -> String {
 
 fn password_form(wrong: bool, token: &str) -> String {
     let mut form = String::with_capacity(512);
-    // "./" keeps a token from being read as a URL scheme.
+    // The leading "../" keeps a token from being read as a URL scheme.
     let _ = writeln!(
         form,
-        "<form method=\"post\" action=\"./{}\">",
+        "<form method=\"post\" action=\"../access/{}\">",
         escape(&encode_path_segment(token))
     );
     form.push_str("<label for=\"password\">Password</label>\n");
@@ -851,7 +853,7 @@ mod tests {
                     token: "a.b.c".into(),
                 },
                 vec![
-                    "<form method=\"post\" action=\"./a.b.c\">",
+                    "<form method=\"post\" action=\"../access/a.b.c\">",
                     "type=\"password\"",
                 ],
             ),
@@ -909,7 +911,7 @@ mod tests {
             },
         }
         .render();
-        assert!(html.contains("action=\"./javascript%3Aalert%281%29%22\""));
+        assert!(html.contains("action=\"../access/javascript%3Aalert%281%29%22\""));
     }
 
     #[test]
