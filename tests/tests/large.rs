@@ -5,9 +5,9 @@
 //! the storage event, the local server, or the fallback on `/access`.
 
 use link_tests::{
-    Call, Store, TestApp, body_bytes, body_json, curl_upload, download, download_hashed,
-    event_with, get_json, header, on_both_stores, pattern, post_json, send, sha256_hex, text,
-    write_pattern_file,
+    Call, Store, TestApp, body_bytes, body_json, creator_get_json, curl_upload, download,
+    download_hashed, event_with, get_json, header, on_both_stores, pattern, post_json, send,
+    sha256_hex, text, write_pattern_file,
 };
 use serde_json::json;
 use shared::domain::LinkId;
@@ -107,6 +107,7 @@ on_both_stores!(
     missed_upload_deadline_expires_the_link,
     upload_that_never_arrives_expires_cleanly,
     inline_limit_boundary_counts_once,
+    creator_view_finalises_pending_upload,
 );
 
 async fn sizes_download_byte_exact_and_once(store: Store) {
@@ -320,6 +321,50 @@ async fn pending_link_is_finalised_on_access() {
     let (status, size, served) = download_hashed(&text(&view, "download_url")).await;
     assert_eq!((status, size), (200, 70_000));
     assert_eq!(served, sha256);
+}
+
+/// `GET /links/{id}` finalises its creator's pending upload once the object
+/// has arrived, with no storage event and no `/access` request, and counts
+/// no view or download.
+async fn creator_view_finalises_pending_upload(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("b.bin");
+    let sha256 = write_pattern_file(&path, 70_000);
+
+    let created = upload_url(&base, "b.bin", 70_000).await;
+    let link_url = format!("{base}/links/{}", text(&created, "link_id"));
+    let (status, shown) = creator_get_json(&link_url).await;
+    assert_eq!(
+        (status, shown["state"].as_str()),
+        (200, Some("pending")),
+        "{shown}"
+    );
+
+    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
+    assert_eq!(status, 200, "{answer}");
+    let (status, shown) = creator_get_json(&link_url).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["state"], "active", "{shown}");
+    assert_eq!(shown["sha256"], sha256.as_str());
+    assert_eq!(shown["downloads"], 0);
+    assert_eq!(shown["downloads_remaining"], 1);
+    assert_eq!(stored_downloads(&test, &created).await, 0);
+    let (status, trail) = creator_get_json(&format!("{link_url}/audit")).await;
+    assert_eq!(status, 200, "{trail}");
+    let events = trail["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] != "view" && e["action"] != "download"),
+        "{trail}"
+    );
+
+    let final_key = pending_key(&created).replacen("pending/", "uploads/", 1);
+    let bucket = test.app.objects.bucket().to_owned();
+    let stored = test.app.objects.describe(&bucket, &final_key).await;
+    assert!(matches!(stored, Ok(Some(_))), "{stored:?}");
 }
 
 /// Fetches `url` without following redirects.
