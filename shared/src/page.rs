@@ -147,7 +147,11 @@ impl Page {
             "expired" => PageState::Expired,
             "revoked" => PageState::Revoked,
             "not_found" => PageState::NotFound,
-            "invalid_parameter" => PageState::Malformed,
+            // Other bad fields, such as a badly encoded form password, show
+            // the error's own message.
+            "invalid_parameter" if text("field").is_none_or(|field| field == "token") => {
+                PageState::Malformed
+            }
             "password_required" | "wrong_password" => PageState::PasswordRequired {
                 wrong: error.code() == "wrong_password",
                 token: token.to_owned(),
@@ -820,6 +824,14 @@ mod tests {
                 422,
                 PageState::Malformed,
                 "not a valid link",
+            ),
+            (
+                ApiError::Invalid(ParamError::new("password", "is badly encoded")),
+                422,
+                PageState::Failed {
+                    message: "password is badly encoded".into(),
+                },
+                "password is badly encoded",
             ),
             (
                 ApiError::Internal,
