@@ -383,14 +383,7 @@ fn ready_body(details: &FileDetails) -> String {
         let _ = writeln!(body, "<div><dt>{term}</dt><dd>{value}</dd></div>");
     };
     row("File name", escape(&details.file_name));
-    row(
-        "Size",
-        format!(
-            "{} <span class=\"muted\">({} bytes)</span>",
-            human_size(details.size),
-            group_digits(details.size)
-        ),
-    );
+    row("Size", size_markup(details.size));
     row("Type", escape(&details.content_type));
     row(
         "SHA-256",
@@ -511,6 +504,19 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Shows a size in binary units with the exact byte count after it, or the
+/// byte count once when it is under 1 KiB.
+fn size_markup(bytes: u64) -> String {
+    if bytes < 1024 {
+        return human_size(bytes);
+    }
+    format!(
+        "{} <span class=\"muted\">({} bytes)</span>",
+        human_size(bytes),
+        group_digits(bytes)
+    )
 }
 
 /// Writes `27346` as `27,346`.
@@ -1023,5 +1029,20 @@ mod tests {
         assert_eq!(human_size(5 * 1024 * 1024 + 200 * 1024), "5.2 MiB");
         assert_eq!(group_digits(1_234_567), "1,234,567");
         assert_eq!(group_digits(999), "999");
+    }
+
+    #[test]
+    fn small_sizes_show_the_byte_count_once() {
+        let mut small = details(link_download());
+        small.size = 207;
+        let html = Page::ready(small).render();
+        assert!(html.contains("<dd>207 bytes</dd>"), "{html}");
+        assert_eq!(html.matches("207 bytes").count(), 1, "{html}");
+        assert_eq!(size_markup(1), "1 byte");
+        assert_eq!(size_markup(1023), "1023 bytes");
+        assert_eq!(
+            size_markup(1024),
+            "1.0 KiB <span class=\"muted\">(1,024 bytes)</span>"
+        );
     }
 }
