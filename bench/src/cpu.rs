@@ -7,9 +7,10 @@
 //!
 //! Cases: `access` (the whole `/access` handler), `files-inline` (a counted
 //! 1 KiB download served in the body), `files-presigned` (a counted download
-//! that returns a presigned S3 redirect), `presign` (aws-sdk-s3 presigning
-//! alone), two parts of a presign, `presign-endpoint` (S3 endpoint rule
-//! resolution) and `presign-sigv4` (SigV4 query signing with aws-sigv4), and
+//! that returns a presigned S3 redirect), `presign` (the S3 store's
+//! presigning alone), `presign-sigv4` (the SigV4 query signing call alone),
+//! `presign-endpoint` (aws-sdk-s3 endpoint rule resolution, which the
+//! SDK's own presigning runs and the store's does not), and
 //! `token-verify` (the JWT check alone). Each handler case parses
 //! its API Gateway event outside the timed part, as `lambda_http` does
 //! before the handler runs.

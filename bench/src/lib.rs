@@ -22,7 +22,8 @@ use shared::domain::{
 };
 use shared::fetch::{AddressPolicy, Fetcher, SystemResolver};
 use shared::ports::{
-    AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page, StoreError, SystemClock,
+    AuditLog, ConsumeError, LinkStore, ObjectInfo, ObjectStore, Page, PresignedUpload, StoreError,
+    SystemClock,
 };
 use shared::secret::{PresignedUrl, RawToken};
 use shared::token::Keyring;
@@ -58,6 +59,19 @@ impl MemoryStore {
 
 #[async_trait]
 impl LinkStore for MemoryStore {
+    async fn complete_upload(
+        &self,
+        _id: &LinkId,
+        _object: &ObjectRef,
+        _size: u64,
+        _sha256: &str,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::new(
+            "complete_upload",
+            "the benchmark store has no uploads",
+        ))
+    }
+
     async fn insert(&self, link: &Link) -> Result<(), StoreError> {
         let mut links = self.links.lock().map_err(|_| poisoned("insert"))?;
         if links.contains_key(&link.id) {
@@ -197,6 +211,29 @@ impl ObjectStore for MemoryStore {
         BUCKET
     }
 
+    async fn presign_upload(
+        &self,
+        _key: &str,
+        _max_bytes: u64,
+        _ttl_seconds: u64,
+    ) -> Result<PresignedUpload, StoreError> {
+        Err(StoreError::new(
+            "presign_upload",
+            "the benchmark store has no uploads",
+        ))
+    }
+
+    async fn move_object(
+        &self,
+        _from_key: &str,
+        _to_key: &str,
+    ) -> Result<Option<ObjectRef>, StoreError> {
+        Err(StoreError::new(
+            "move_object",
+            "the benchmark store has no uploads",
+        ))
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -296,6 +333,18 @@ pub fn offline_s3_client() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// A URL signer with the fake credentials of [`offline_s3_client`].
+pub fn offline_url_signer() -> shared::adapters::UrlSigner {
+    let credentials = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench");
+    shared::adapters::UrlSigner::new(
+        Some(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            credentials,
+        )),
+        "us-east-1",
+        None,
+    )
+}
+
 /// Service state for the handler benchmarks, with the link it serves.
 pub struct BenchApp {
     /// State the handlers borrow.
@@ -344,7 +393,11 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         .await?;
     let objects: Arc<dyn ObjectStore> = match delivery {
         Bytes1KiB::Inline => store.clone(),
-        Bytes1KiB::Presigned => Arc::new(S3Objects::new(offline_s3_client(), BUCKET)),
+        Bytes1KiB::Presigned => Arc::new(S3Objects::new(
+            offline_s3_client(),
+            BUCKET,
+            offline_url_signer(),
+        )),
     };
     let now = shared::ports::Clock::now(&SystemClock);
     let link = Link {
@@ -363,6 +416,7 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         label: None,
         policy: Policy::default(),
         activity: Activity::default(),
+        upload_deadline: None,
     };
     store.insert(&link).await?;
     let token = keys.sign(&link.id, link.created_at, link.expires_at)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::adapters::{
-    DynamoStore, DynamoUsage, EmbeddedObjects, EmbeddedStore, S3Objects, SqliteUsage,
+    DynamoStore, DynamoUsage, EmbeddedObjects, EmbeddedStore, S3Objects, SqliteUsage, UrlSigner,
 };
 use crate::config::{Backend, Config, ConfigError, KeySource};
 use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
@@ -120,7 +120,7 @@ impl App {
             keys,
             links: store.clone(),
             audit: store,
-            objects: Arc::new(S3Objects::new(s3, bucket)),
+            objects: Arc::new(S3Objects::new(s3, bucket, UrlSigner::from_sdk(sdk))),
             usage,
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),

@@ -394,7 +394,17 @@ pub fn form_fields(
         });
     }
     let mut fields = std::collections::HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
+    for pair in body.split(|b| *b == b'&').filter(|pair| !pair.is_empty()) {
+        let (raw_name, raw_value) = match pair.iter().position(|b| *b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = decode_form_component(raw_name).ok_or_else(|| {
+            ParamError::new(
+                "form",
+                "has a field name that is not valid percent-encoded UTF-8",
+            )
+        })?;
         let Some(known) = allowed.iter().find(|a| **a == name) else {
             let shown: String = name.chars().take(64).collect();
             return Err(ParamError::new(
@@ -406,14 +416,45 @@ pub fn form_fields(
             )
             .into());
         };
-        if fields
-            .insert((*known).to_owned(), value.into_owned())
-            .is_some()
-        {
+        // A value that does not decode is rejected, never guessed at: a
+        // password read as its raw text would count as a wrong attempt.
+        let value = decode_form_component(raw_value).ok_or_else(|| {
+            ParamError::new(
+                known,
+                "is not valid form encoding: every % must start a two-digit \
+                 hex escape, and the decoded bytes must be UTF-8",
+            )
+        })?;
+        if fields.insert((*known).to_owned(), value).is_some() {
             return Err(ParamError::new(known, "must be sent once").into());
         }
     }
     Ok(fields)
+}
+
+/// Decodes one name or value of an `application/x-www-form-urlencoded`
+/// body: `+` is a space and `%XX` a byte. Returns `None` for a `%` without
+/// two hex digits after it or for bytes that are not UTF-8.
+fn decode_form_component(raw: &[u8]) -> Option<String> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut index = 0;
+    while let Some(&byte) = raw.get(index) {
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = raw.get(index + 1..index + 3)?;
+                // `from_str_radix` alone would take a sign, as in "%+1".
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                index += 2;
+            }
+            other => bytes.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// Name of the header that carries a link's password.
@@ -826,6 +867,16 @@ pub fn options_response(allow: &'static str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_components_decode_strictly() {
+        assert_eq!(decode_form_component(b"a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(decode_form_component(b"%C3%BC").as_deref(), Some("\u{fc}"));
+        assert_eq!(decode_form_component(b"").as_deref(), Some(""));
+        for bad in [&b"%zz"[..], b"%", b"%4", b"ab%+1", b"%C3", b"%FF"] {
+            assert_eq!(decode_form_component(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn content_disposition_has_ascii_fallback_and_utf8_name() {

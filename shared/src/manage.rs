@@ -21,11 +21,12 @@ use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::api::{AuditRecord, LinkDetails, Restrictions};
-use crate::domain::{AuditAction, AuditEvent, Link, LinkId, ParamError};
+use crate::domain::{AuditAction, AuditEvent, Link, LinkId, LinkState, ParamError};
 use crate::http::ApiError;
 use crate::ports::Page;
 use crate::secret::RawToken;
 use crate::service::rfc3339;
+use crate::uploads::Finalised;
 
 /// Default page size.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -156,6 +157,31 @@ pub async fn own_link(app: &App, creator: &str, id: &str) -> Result<Link, ApiErr
             Err(no_such_link())
         }
         None => Err(no_such_link()),
+    }
+}
+
+/// Reads one of the creator's links for `GET /links/{id}`. A pending large
+/// upload whose object has arrived is finalised first, as `/access` does, so
+/// a creator polling this route sees the link become active even when no
+/// storage event runs. Counts no view or download.
+///
+/// # Errors
+///
+/// As [`own_link`]. A store failure while finalising is logged, and the
+/// link is returned still pending so that the caller can poll again.
+pub async fn own_link_finalised(app: &App, creator: &str, id: &str) -> Result<Link, ApiError> {
+    let link = own_link(app, creator, id).await?;
+    if link.state(app.clock.now()) != LinkState::Pending {
+        return Ok(link);
+    }
+    match crate::uploads::finalise_upload(app, &link.object.key).await {
+        Ok(Finalised::NotArrived) => Ok(link),
+        Ok(_) => Ok(app.links.get(&link.id).await?.unwrap_or(link)),
+        Err(error) => {
+            tracing::error!(link_id = %link.id, error = %error,
+                "finalising a pending upload for its creator failed");
+            Ok(link)
+        }
     }
 }
 

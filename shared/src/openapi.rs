@@ -268,8 +268,9 @@ fn list_links() {}
     tag = "links",
     summary = "Show one of the creator's links",
     description = "The link's file, state, times, downloads and restrictions, and \
-        its `access_url` while it can be used. Another creator's link gets 404, \
-        the same as an id that never existed.",
+        its `access_url` while it can be used. A `pending` link whose file has \
+        arrived is finalised first, counting no view or download. Another \
+        creator's link gets 404, the same as an id that never existed.",
     params(("link_id" = String, Path, description = "The link id (32 lowercase hex digits).")),
     responses(
         (status = 200, description = "The link.", body = LinkDetails),
@@ -461,7 +462,9 @@ fn access_link_password() {}
     tag = "recipient",
     summary = "Download a password link's file from a form",
     description = "The same as `GET`, with the token and password in a URL-encoded \
-        form body instead of the URL and a header. Counts one download.",
+        form body instead of the URL and a header. Counts one download. A client \
+        that prefers `text/html` gets a refusal as the recipient page, with the \
+        same status.",
     params(("filename" = String, Path, description = "The link's file name, percent-encoded.")),
     request_body(content = DownloadForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -482,7 +485,8 @@ fn access_link_password() {}
         (status = 413, description = "`payload_too_large`: the form is over 16 KiB.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not a URL-encoded form.", body = ErrorBody),
         (status = 422, description = "`invalid_parameter`: the token is missing or malformed, a \
-            field is unknown or repeated, or the file name is invalid.", body = ErrorBody),
+            field is unknown, repeated or not valid percent-encoded UTF-8, or the file name \
+            is invalid.", body = ErrorBody),
         (status = 423, description = "`locked`: too many wrong passwords.", body = ErrorBody),
     )
 )]
@@ -586,7 +590,8 @@ fn access_link_options() {}
         ignored. Send the token once, as `?token=` or as `Authorization: Bearer`. \
         The file goes out as an attachment; only passive document, image, text \
         and archive types keep their own type, all else is \
-        `application/octet-stream`.",
+        `application/octet-stream`. A client that prefers `text/html` gets a \
+        refusal as the recipient page, with the same status.",
     params(
         ("filename" = String, Path, description = "The link's file name, percent-encoded."),
         ("token" = Option<String>, Query, description = "The link token, unless sent as a Bearer token."),

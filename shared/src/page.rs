@@ -61,6 +61,10 @@ pub enum Download {
         token: String,
         /// The password the recipient entered.
         password: String,
+        /// Origin the answer may redirect to (the object store's presigned
+        /// URLs, for files served by redirect), which the page's
+        /// `form-action` then allows besides its own origin.
+        redirect_origin: Option<String>,
     },
 }
 
@@ -73,7 +77,9 @@ pub enum PageState {
     PasswordRequired {
         /// The last password entered was wrong.
         wrong: bool,
-        /// Token for the form's target, `./{token}` relative to the page.
+        /// Token for the form's target, `../access/{token}` relative to the
+        /// page, which names `/access/{token}` from both `/access/...` and
+        /// `/files/...`.
         token: String,
     },
     /// Too many wrong passwords; `retry_at` is RFC 3339 when known.
@@ -141,7 +147,11 @@ impl Page {
             "expired" => PageState::Expired,
             "revoked" => PageState::Revoked,
             "not_found" => PageState::NotFound,
-            "invalid_parameter" => PageState::Malformed,
+            // Other bad fields, such as a badly encoded form password, show
+            // the error's own message.
+            "invalid_parameter" if text("field").is_none_or(|field| field == "token") => {
+                PageState::Malformed
+            }
             "password_required" | "wrong_password" => PageState::PasswordRequired {
                 wrong: error.code() == "wrong_password",
                 token: token.to_owned(),
@@ -211,6 +221,16 @@ impl Page {
     /// Builds the HTTP response: the document, its CSP and the headers every
     /// response carries.
     pub fn into_response(self) -> Response<Body> {
+        let policy = match &self.state {
+            PageState::Ready(details) => match &details.download {
+                Download::Form {
+                    redirect_origin: Some(origin),
+                    ..
+                } => content_security_policy_with_form_origin(origin),
+                _ => content_security_policy().to_owned(),
+            },
+            _ => content_security_policy().to_owned(),
+        };
         let mut response = Response::new(Body::Text(self.render()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
@@ -218,7 +238,7 @@ impl Page {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        if let Ok(policy) = HeaderValue::from_str(content_security_policy()) {
+        if let Ok(policy) = HeaderValue::from_str(&policy) {
             headers.insert(header::CONTENT_SECURITY_POLICY, policy);
         }
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -363,14 +383,7 @@ fn ready_body(details: &FileDetails) -> String {
         let _ = writeln!(body, "<div><dt>{term}</dt><dd>{value}</dd></div>");
     };
     row("File name", escape(&details.file_name));
-    row(
-        "Size",
-        format!(
-            "{} <span class=\"muted\">({} bytes)</span>",
-            human_size(details.size),
-            group_digits(details.size)
-        ),
-    );
+    row("Size", size_markup(details.size));
     row("Type", escape(&details.content_type));
     row(
         "SHA-256",
@@ -404,10 +417,8 @@ fn ready_body(details: &FileDetails) -> String {
             action,
             token,
             password,
+            ..
         } => {
-            // NOTE: browsers apply form-action 'self' to redirects as well, so
-            // a POST that is answered with a redirect to a presigned S3 URL
-            // (files over MAX_INLINE_DOWNLOAD_BYTES on AWS) is blocked.
             let _ = writeln!(
                 body,
                 "<form method=\"post\" action=\"{}\">\
@@ -427,10 +438,10 @@ fn ready_body(details: &FileDetails) -> String {
 
 fn password_form(wrong: bool, token: &str) -> String {
     let mut form = String::with_capacity(512);
-    // "./" keeps a token from being read as a URL scheme.
+    // The leading "../" keeps a token from being read as a URL scheme.
     let _ = writeln!(
         form,
-        "<form method=\"post\" action=\"./{}\">",
+        "<form method=\"post\" action=\"../access/{}\">",
         escape(&encode_path_segment(token))
     );
     form.push_str("<label for=\"password\">Password</label>\n");
@@ -493,6 +504,19 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Shows a size in binary units with the exact byte count after it, or the
+/// byte count once when it is under 1 KiB.
+fn size_markup(bytes: u64) -> String {
+    if bytes < 1024 {
+        return human_size(bytes);
+    }
+    format!(
+        "{} <span class=\"muted\">({} bytes)</span>",
+        human_size(bytes),
+        group_digits(bytes)
+    )
 }
 
 /// Writes `27346` as `27,346`.
@@ -641,6 +665,25 @@ pub fn content_security_policy() -> &'static str {
     &POLICY
 }
 
+/// Returns the page's policy with `origin` added to `form-action`, for a
+/// download form answered with a redirect to that origin: browsers apply
+/// `form-action` to the redirects that follow a form submission too.
+/// An origin that is not a plain `scheme://host[:port]` is left out.
+pub fn content_security_policy_with_form_origin(origin: &str) -> String {
+    let plain = origin.starts_with("https://") || origin.starts_with("http://");
+    let safe = origin
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:/[]".contains(&b));
+    if !(plain && safe) {
+        return content_security_policy().to_owned();
+    }
+    content_security_policy().replacen(
+        "form-action 'self';",
+        &format!("form-action 'self' {origin};"),
+        1,
+    )
+}
+
 /// Returns the CSP source expression `sha256-BASE64` of `content`.
 pub fn csp_hash(content: &str) -> String {
     format!(
@@ -705,6 +748,7 @@ mod tests {
             action: "https://x.test/files/a.pdf".into(),
             token: "tok".into(),
             password: "p\"w<".into(),
+            redirect_origin: None,
         }))
         .render();
         assert!(html.contains("<form method=\"post\" action=\"https://x.test/files/a.pdf\">"));
@@ -788,6 +832,14 @@ mod tests {
                 "not a valid link",
             ),
             (
+                ApiError::Invalid(ParamError::new("password", "is badly encoded")),
+                422,
+                PageState::Failed {
+                    message: "password is badly encoded".into(),
+                },
+                "password is badly encoded",
+            ),
+            (
                 ApiError::Internal,
                 500,
                 PageState::Failed {
@@ -819,7 +871,7 @@ mod tests {
                     token: "a.b.c".into(),
                 },
                 vec![
-                    "<form method=\"post\" action=\"./a.b.c\">",
+                    "<form method=\"post\" action=\"../access/a.b.c\">",
                     "type=\"password\"",
                 ],
             ),
@@ -877,7 +929,7 @@ mod tests {
             },
         }
         .render();
-        assert!(html.contains("action=\"./javascript%3Aalert%281%29%22\""));
+        assert!(html.contains("action=\"../access/javascript%3Aalert%281%29%22\""));
     }
 
     #[test]
@@ -917,6 +969,38 @@ mod tests {
     }
 
     #[test]
+    fn redirecting_form_allows_the_store_origin() {
+        let form = |origin: &str| {
+            details(Download::Form {
+                action: "https://x.test/files/a.pdf".into(),
+                token: "tok".into(),
+                password: "pw".into(),
+                redirect_origin: Some(origin.into()),
+            })
+        };
+        let policy = |page: Page| {
+            page.into_response()
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let allowed = policy(Page::ready(form(
+            "https://files.s3.us-east-1.amazonaws.com",
+        )));
+        assert!(
+            allowed.contains("form-action 'self' https://files.s3.us-east-1.amazonaws.com;"),
+            "{allowed}"
+        );
+        assert!(allowed.contains("default-src 'none';"));
+        let injected = policy(Page::ready(form("https://a.test; script-src *")));
+        assert_eq!(injected, content_security_policy());
+        let plain = policy(Page::ready(details(link_download())));
+        assert_eq!(plain, content_security_policy());
+    }
+
+    #[test]
     fn accept_header_picks_html_only_when_preferred() {
         let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,\
                        image/avif,image/webp,*/*;q=0.8";
@@ -945,5 +1029,20 @@ mod tests {
         assert_eq!(human_size(5 * 1024 * 1024 + 200 * 1024), "5.2 MiB");
         assert_eq!(group_digits(1_234_567), "1,234,567");
         assert_eq!(group_digits(999), "999");
+    }
+
+    #[test]
+    fn small_sizes_show_the_byte_count_once() {
+        let mut small = details(link_download());
+        small.size = 207;
+        let html = Page::ready(small).render();
+        assert!(html.contains("<dd>207 bytes</dd>"), "{html}");
+        assert_eq!(html.matches("207 bytes").count(), 1, "{html}");
+        assert_eq!(size_markup(1), "1 byte");
+        assert_eq!(size_markup(1023), "1023 bytes");
+        assert_eq!(
+            size_markup(1024),
+            "1.0 KiB <span class=\"muted\">(1,024 bytes)</span>"
+        );
     }
 }

@@ -276,6 +276,14 @@ pub trait ObjectStore: Send + Sync {
     /// Returns the store's failure.
     async fn get(&self, object: &ObjectRef) -> Result<Option<Bytes>, StoreError>;
 
+    /// Returns the origin (`scheme://host[:port]`) of the URLs
+    /// [`presign_download`](Self::presign_download) makes for `object`, so
+    /// that a page whose form is answered with such a redirect can allow it.
+    /// `None` when downloads are served from the product's own origin.
+    fn download_origin(&self, _object: &ObjectRef) -> Option<String> {
+        None
+    }
+
     /// Signs a URL that lets its holder GET the pinned object for
     /// `ttl_seconds`, served with the given `Content-Disposition` and
     /// `Content-Type`. Returns `None` when the store cannot sign URLs and

@@ -599,6 +599,22 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json:
     (status, json)
 }
 
+/// Sends a GET with the test API key and returns status and JSON.
+pub async fn creator_get_json(url: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
+    let status = response.status().as_u16();
+    let json = response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} returned no JSON: {e}"));
+    (status, json)
+}
+
 /// Sends a GET and returns status and JSON.
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let response = reqwest::get(url)

@@ -441,6 +441,103 @@ async fn recipient_page_downloads_once_in_chromium() {
     eprintln!("screenshots are in {}", screenshot_dir().display());
 }
 
+/// A download button clicked after the link was used up elsewhere shows the
+/// "Used up" page, not the JSON error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn used_up_download_shows_the_page_in_chromium() {
+    require_browser();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir failed: {e}"));
+    let data_dir = dir.path().join("data");
+    let profile = dir.path().join("profile");
+    let downloads = dir.path().join("downloads");
+    for path in [&data_dir, &profile, &downloads] {
+        std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir failed: {e}"));
+    }
+    let base = start_server(&data_dir).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_else(|e| panic!("client failed: {e}"));
+    let form = Form::new()
+        .part(
+            "file",
+            Part::bytes(b"one,two\n".to_vec())
+                .file_name("once.csv")
+                .mime_str("text/csv")
+                .unwrap_or_else(|e| panic!("mime failed: {e}")),
+        )
+        .text("max_downloads", "1");
+    let upload: Value = client
+        .post(format!("{base}/upload-file"))
+        .header("x-api-key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("upload response is not JSON: {e}"));
+    let access_url = upload["access_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access_url: {upload}"))
+        .to_owned();
+
+    let driver = start_driver(&client).await;
+    let session = new_session(&client, &driver, &profile, &downloads).await;
+    session.open(&access_url).await;
+    assert_eq!(session.text(".badge").await, "Ready to download");
+
+    // Another client uses the only download while the page is open.
+    let viewed: Value = client
+        .get(&access_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("access failed: {e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let download_url = viewed["download_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no download_url: {viewed}"));
+    let served = client
+        .get(download_url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("download failed: {e}"));
+    assert_eq!(served.status(), 200);
+
+    let button = session.find("#download").await;
+    session
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{button}/click"),
+            Some(json!({})),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut url = String::new();
+    while Instant::now() < deadline {
+        url = session
+            .call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if url.contains("/files/") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        url.contains("/files/once.csv"),
+        "the click did not navigate: {url}"
+    );
+    assert_eq!(session.text(".badge").await, "Used up");
+    assert_eq!(session.text("h1").await, "This link has no downloads left");
+    session.screenshots("download-used-up").await;
+    session.call(reqwest::Method::DELETE, "", None).await;
+}
+
 /// A password link in Chromium. The page shows a password prompt, and a
 /// wrong password shows a message. The right one shows the details, and the
 /// download button, a form that posts the token and the password, fetches

@@ -756,3 +756,45 @@ async fn another_creators_file_cannot_be_linked(store: Store) {
     let again = generate(&test, &file_url, json!({})).await;
     assert_eq!(again["filename"], "secret.txt");
 }
+
+#[tokio::test]
+async fn malformed_form_password_is_rejected_without_counting() {
+    let test = TestApp::embedded();
+    let created = upload(
+        &test.app,
+        "a.txt",
+        b"form data",
+        &[("password", "correct horse battery")],
+    )
+    .await;
+    let token = text(&created, "token");
+    let post = |form: &'static str| {
+        Call::new("POST", format!("/access/{token}"))
+            .param("token", &token)
+            .binary(
+                "application/x-www-form-urlencoded",
+                form.as_bytes().to_vec(),
+            )
+            .build()
+    };
+
+    // More attempts than the five wrong passwords that lock a link.
+    for form in [
+        "password=%zz",
+        "password=ab%4",
+        "password=%FF",
+        "password=x%+1",
+    ]
+    .repeat(2)
+    {
+        let response = send(&test.app, post(form)).await;
+        let body = body_json(&response);
+        assert_eq!(response.status(), 422, "{form}: {body}");
+        assert_eq!(body["error"], "invalid_parameter", "{form}: {body}");
+        assert_eq!(body["field"], "password", "{form}: {body}");
+    }
+    let response = send(&test.app, post("password=correct+horse+battery")).await;
+    let body = body_json(&response);
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["downloads_remaining"], 1);
+}

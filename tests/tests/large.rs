@@ -5,9 +5,9 @@
 //! the storage event, the local server, or the fallback on `/access`.
 
 use link_tests::{
-    Call, Store, TestApp, body_bytes, body_json, curl_upload, download, download_hashed,
-    event_with, get_json, header, on_both_stores, pattern, post_json, send, sha256_hex, text,
-    write_pattern_file,
+    Call, Store, TestApp, body_bytes, body_json, creator_get_json, curl_upload, download,
+    download_hashed, event_with, get_json, header, on_both_stores, pattern, post_json, send,
+    sha256_hex, text, write_pattern_file,
 };
 use serde_json::json;
 use shared::domain::LinkId;
@@ -107,6 +107,7 @@ on_both_stores!(
     missed_upload_deadline_expires_the_link,
     upload_that_never_arrives_expires_cleanly,
     inline_limit_boundary_counts_once,
+    creator_view_finalises_pending_upload,
 );
 
 async fn sizes_download_byte_exact_and_once(store: Store) {
@@ -320,6 +321,50 @@ async fn pending_link_is_finalised_on_access() {
     let (status, size, served) = download_hashed(&text(&view, "download_url")).await;
     assert_eq!((status, size), (200, 70_000));
     assert_eq!(served, sha256);
+}
+
+/// `GET /links/{id}` finalises its creator's pending upload once the object
+/// has arrived, with no storage event and no `/access` request, and counts
+/// no view or download.
+async fn creator_view_finalises_pending_upload(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("b.bin");
+    let sha256 = write_pattern_file(&path, 70_000);
+
+    let created = upload_url(&base, "b.bin", 70_000).await;
+    let link_url = format!("{base}/links/{}", text(&created, "link_id"));
+    let (status, shown) = creator_get_json(&link_url).await;
+    assert_eq!(
+        (status, shown["state"].as_str()),
+        (200, Some("pending")),
+        "{shown}"
+    );
+
+    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
+    assert_eq!(status, 200, "{answer}");
+    let (status, shown) = creator_get_json(&link_url).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["state"], "active", "{shown}");
+    assert_eq!(shown["sha256"], sha256.as_str());
+    assert_eq!(shown["downloads"], 0);
+    assert_eq!(shown["downloads_remaining"], 1);
+    assert_eq!(stored_downloads(&test, &created).await, 0);
+    let (status, trail) = creator_get_json(&format!("{link_url}/audit")).await;
+    assert_eq!(status, 200, "{trail}");
+    let events = trail["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] != "view" && e["action"] != "download"),
+        "{trail}"
+    );
+
+    let final_key = pending_key(&created).replacen("pending/", "uploads/", 1);
+    let bucket = test.app.objects.bucket().to_owned();
+    let stored = test.app.objects.describe(&bucket, &final_key).await;
+    assert!(matches!(stored, Ok(Some(_))), "{stored:?}");
 }
 
 /// Fetches `url` without following redirects.
@@ -570,4 +615,208 @@ async fn inline_limit_boundary_counts_once(store: Store) {
         }
         assert_eq!(stored_downloads(&test, &created).await, 1, "{name}");
     }
+}
+
+/// Returns `url` with the first `from` in its query replaced by `to`.
+fn tampered(url: &str, from: &str, to: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .unwrap_or_else(|| panic!("no query: {url}"));
+    assert!(query.contains(from), "{from} not in {url}");
+    format!("{base}?{}", query.replacen(from, to, 1))
+}
+
+#[tokio::test]
+async fn presigned_get_rejects_tampered_or_expired() {
+    let test = TestApp::new(Store::Emulated).await;
+    let bytes = pattern(2048);
+    let info = test
+        .app
+        .objects
+        .put(
+            "evidence/signed.bin",
+            bytes.clone().into(),
+            "application/octet-stream",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let presign = |ttl: u64| {
+        let objects = test.app.objects.clone();
+        let object = info.object.clone();
+        async move {
+            objects
+                .presign_download(
+                    &object,
+                    "attachment; filename=\"r e.bin\"",
+                    "text/plain",
+                    ttl,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("the S3 store did not presign"))
+                .expose()
+                .to_owned()
+        }
+    };
+
+    let url = presign(60).await;
+    let fetched = reqwest::get(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fetched.status(), 200, "{url}");
+    // The emulator ignores the response-* overrides, so the URL is checked.
+    let parsed = reqwest::Url::parse(&url).unwrap_or_else(|e| panic!("{e}"));
+    let overrides: Vec<(String, String)> = parsed
+        .query_pairs()
+        .into_owned()
+        .filter(|(name, _)| name.starts_with("response-"))
+        .collect();
+    assert_eq!(
+        overrides,
+        [
+            ("response-cache-control", "no-store"),
+            (
+                "response-content-disposition",
+                "attachment; filename=\"r e.bin\""
+            ),
+            ("response-content-type", "text/plain"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+    let served = fetched.bytes().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(served.as_ref() == bytes.as_slice());
+
+    for bad in [
+        tampered(
+            &url,
+            "response-content-type=text%2Fplain",
+            "response-content-type=text%2Fhtml",
+        ),
+        tampered(&url, "X-Amz-Expires=60", "X-Amz-Expires=600"),
+        url.replacen("evidence/signed.bin", "evidence/other.bin", 1),
+    ] {
+        let response = reqwest::get(&bad).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 403, "{bad}");
+    }
+
+    let short = presign(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = reqwest::get(&short).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 403, "expired URL was accepted");
+}
+
+#[tokio::test]
+async fn presigned_put_rejects_tampered_or_expired() {
+    let test = TestApp::new(Store::Emulated).await;
+    let client = reqwest::Client::new();
+    let put = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .put(url)
+                .body(vec![7u8; 1000])
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .status()
+        }
+    };
+    let presign = |key: &'static str, ttl: u64| {
+        let objects = test.app.objects.clone();
+        async move {
+            let upload = objects
+                .presign_upload(key, 1000, ttl)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(upload.method, "PUT");
+            assert!(upload.headers.is_empty());
+            upload.url.expose().to_owned()
+        }
+    };
+
+    let url = presign("pending/signed/a b.bin", 60).await;
+    assert_eq!(put(url.clone()).await, 200, "{url}");
+    let stored = test
+        .app
+        .objects
+        .describe(test.app.objects.bucket(), "pending/signed/a b.bin")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored.map(|info| info.size), Some(1000));
+
+    let forged = url.replacen("pending/signed/a%20b.bin", "pending/signed/c.bin", 1);
+    assert_ne!(forged, url);
+    assert_eq!(put(forged).await, 403);
+    assert_eq!(
+        put(tampered(&url, "X-Amz-Expires=60", "X-Amz-Expires=61")).await,
+        403
+    );
+
+    let short = presign("pending/signed/late.bin", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(put(short).await, 403, "expired URL was accepted");
+    let late = test
+        .app
+        .objects
+        .describe(test.app.objects.bucket(), "pending/signed/late.bin")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(late.is_none());
+}
+
+#[tokio::test]
+async fn password_page_allows_redirect_to_store() {
+    let test = TestApp::new(Store::Emulated).await;
+    let limit = usize::try_from(test.app.config.max_inline_download_bytes).unwrap_or(usize::MAX);
+    let mut opened = Vec::new();
+    for (name, len) in [("small.bin", 16), ("big.bin", limit + 1)] {
+        let key = format!("evidence/{name}");
+        test.app
+            .objects
+            .put(&key, pattern(len).into(), "application/octet-stream")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = json!({
+            "file_url": format!("s3://{}/{key}", test.app.objects.bucket()),
+            "expire_minutes": 30,
+            "password": "correct horse battery",
+        });
+        let call = Call::new("POST", "/generate-link").creator().json(&body);
+        let response = send(&test.app, call.build()).await;
+        let created = body_json(&response);
+        assert_eq!(response.status(), 200, "{created}");
+        let token = text(&created, "token");
+        let page = Call::new("POST", format!("/access/{token}"))
+            .param("token", &token)
+            .header("accept", "text/html")
+            .binary(
+                "application/x-www-form-urlencoded",
+                b"password=correct+horse+battery".to_vec(),
+            )
+            .build();
+        let response = send(&test.app, page).await;
+        assert_eq!(response.status(), 200, "{name}");
+        opened.push((name, token, header(&response, "content-security-policy")));
+    }
+    let emulator = std::env::var("TEST_EMULATOR_URL").unwrap_or_default();
+    let origin = emulator.trim_end_matches('/');
+    let (_, _, small_policy) = &opened[0];
+    assert!(
+        small_policy.contains("form-action 'self';"),
+        "{small_policy}"
+    );
+    let (_, token, big_policy) = &opened[1];
+    assert!(
+        big_policy.contains(&format!("form-action 'self' {origin};")),
+        "{big_policy}"
+    );
+
+    // The form's POST is answered with a redirect into that origin.
+    let form = format!("token={token}&password=correct+horse+battery");
+    let request = Call::new("POST", "/files/big.bin")
+        .param("filename", "big.bin")
+        .binary("application/x-www-form-urlencoded", form.into_bytes())
+        .build();
+    let response = send(&test.app, request).await;
+    assert_eq!(response.status(), 303);
+    let location = header(&response, "location");
+    assert!(location.starts_with(&format!("{origin}/")), "{location}");
 }

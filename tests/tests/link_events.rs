@@ -158,3 +158,32 @@ async fn direct_invocation_errors_carry_the_api_code() {
     let error_type = diagnostic.as_ref().map(|d| d.error_type.as_str());
     assert_eq!(error_type, Some("unrecognised_event"));
 }
+
+#[tokio::test]
+async fn direct_invocation_reports_bad_input_before_missing_base_url() {
+    let mut test = TestApp::new(Store::Emulated).await;
+    test.app.config.public_base_url = None;
+    let bucket = test.app.objects.bucket().to_owned();
+    let invoke = |bucket: &str, key: &str| serde_json::json!({"bucket": bucket, "key": key, "expire_minutes": 60});
+    let message =
+        |error: Option<link_events::EventError>| error.map(|e| e.to_string()).unwrap_or_default();
+
+    let error = link_events::handle(&test.app, invoke(&bucket, "exports/missing.pdf")).await;
+    let text = message(error.err());
+    assert!(text.contains("names no existing object"), "{text}");
+
+    let error = link_events::handle(&test.app, invoke("someone-elses-bucket", "a.pdf")).await;
+    let text = message(error.err());
+    assert!(text.starts_with("invalid_parameter: file_url"), "{text}");
+    assert!(!text.contains("PUBLIC_BASE_URL"), "{text}");
+
+    // With good input, the missing setting is what remains to report, and
+    // no link is made.
+    put(&test, "exports/audit.pdf", b"%PDF").await;
+    let error = link_events::handle(&test.app, invoke(&bucket, "exports/audit.pdf")).await;
+    let text = message(error.err());
+    assert!(text.contains("PUBLIC_BASE_URL must be set"), "{text}");
+    let request = Call::new("GET", "/links").creator_id("link-events").build();
+    let listed = body_json(&send(&test.app, request).await);
+    assert_eq!(listed["links"], serde_json::json!([]), "{listed}");
+}

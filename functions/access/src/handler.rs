@@ -104,7 +104,7 @@ async fn respond(app: &App, request: &Request) -> Response<Body> {
             StatusCode::OK,
             &LinkView::new(&opened.link, opened.download_url.clone()),
         ),
-        (Ok(opened), true) => Page::ready(details(&opened)).into_response(),
+        (Ok(opened), true) => Page::ready(details(app, &opened)).into_response(),
         (Err(error), false) => error.into_response(),
         (Err(error), true) => {
             Page::for_error(&error, segment.as_deref().unwrap_or_default()).into_response()
@@ -173,7 +173,7 @@ async fn show(app: &App, request: &Request, segment: Option<&str>) -> Result<Ope
     })
 }
 
-fn details(opened: &OpenedLink) -> FileDetails {
+fn details(app: &App, opened: &OpenedLink) -> FileDetails {
     let link = &opened.link;
     // A password link's download needs the password again: the button posts
     // it with the token, so that it never goes into a URL. A password sent
@@ -184,6 +184,11 @@ fn details(opened: &OpenedLink) -> FileDetails {
             action: opened.files_url.clone(),
             token: opened.token.expose().to_owned(),
             password: password.expose().to_owned(),
+            redirect_origin: if link.size > app.config.max_inline_download_bytes {
+                app.objects.download_origin(&link.object)
+            } else {
+                None
+            },
         },
         None => Download::Link {
             url: opened.download_url.clone(),

@@ -22,13 +22,15 @@ use shared::App;
 use shared::domain::{Link, ParamError, served_content_type};
 use shared::http::{self, ApiError};
 use shared::options::Password;
+use shared::page::{self, Page};
 use shared::secret::{PresignedUrl, RawToken};
 use shared::service::{self, Delivery};
 
 /// Methods this route serves.
 const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 
-/// Handles one request; expected failures become JSON error responses.
+/// Handles one request; expected failures become JSON error responses, or
+/// the recipient page for a browser (`page::prefers_html`).
 ///
 /// # Errors
 ///
@@ -36,16 +38,31 @@ const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 #[tracing::instrument(skip_all, fields(route = "files"))]
 pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, Error> {
     let head = request.method() == Method::HEAD;
-    let mut response = respond(app, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let html = page::prefers_html(request.headers());
+    let mut token = None;
+    let mut response = match respond(app, &request, &mut token).await {
+        Ok(response) => response,
+        // A browser gets the recipient page of `/access` for the same
+        // refusal, with the same status; other clients keep the JSON error.
+        Err(error) if html => {
+            let token = token.as_ref().map(RawToken::expose).unwrap_or_default();
+            Page::for_error(&error, token).into_response()
+        }
+        Err(error) => error.into_response(),
+    };
     if head {
         *response.body_mut() = Body::Empty;
     }
     Ok(response)
 }
 
-async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiError> {
+/// Serves one request. `presented` receives the token once it is read, so
+/// that an error page can target the link's password form.
+async fn respond(
+    app: &App,
+    request: &Request,
+    presented: &mut Option<RawToken>,
+) -> Result<Response<Body>, ApiError> {
     let method = request.method().clone();
     match method {
         Method::GET | Method::HEAD | Method::POST => {}
@@ -72,6 +89,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
             http::presented_password(request.headers())?,
         )
     };
+    *presented = Some(token.clone());
     let caller = http::caller(request);
 
     if method == Method::HEAD {

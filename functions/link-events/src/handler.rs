@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use shared::App;
 use shared::api::LinkCreated;
 use shared::domain::{ParamError, parse_label};
+use shared::file_url::parse_file_url;
 use shared::http::ApiError;
 use shared::options::LinkOptions;
 use shared::service::{self, LinkRequest};
@@ -289,19 +290,37 @@ async fn create_direct(app: &App, payload: Value) -> Result<Value, EventError> {
             format!("is not a valid direct request: {e}"),
         )))
     })?;
+    let expire_minutes = request
+        .expire_minutes
+        .ok_or_else(|| ParamError::new("expire_minutes", "is required"))
+        .map_err(ApiError::from)?;
+    let file_url = format!("s3://{}/{}", request.bucket, request.key);
+    // The invoker's own mistakes (a bucket outside the allowed ones, a
+    // missing object) are reported before the missing setting. The check
+    // creates nothing, so no link is left without a returned token.
+    let location = parse_file_url(&file_url, app.objects.bucket(), &app.config.allowed_buckets)
+        .map_err(ApiError::from)?;
+    let found = app
+        .objects
+        .describe(&location.bucket, &location.key)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "checking the object of a direct invocation failed");
+            EventError::Store("the object of a direct invocation".into())
+        })?;
+    if found.is_none() {
+        return Err(ApiError::from(ParamError::new("file_url", "names no existing object")).into());
+    }
     let base = app.config.public_base_url.clone().ok_or_else(|| {
+        tracing::error!("direct invocation rejected: PUBLIC_BASE_URL is not set");
         EventError::from(ApiError::from(ParamError::new(
             "PUBLIC_BASE_URL",
             "must be set for direct invocations, which have no request to take it from",
         )))
     })?;
-    let expire_minutes = request
-        .expire_minutes
-        .ok_or_else(|| ParamError::new("expire_minutes", "is required"))
-        .map_err(ApiError::from)?;
     let creator = request.creator.as_deref().unwrap_or(DEFAULT_CREATOR);
     let link_request = LinkRequest {
-        file_url: format!("s3://{}/{}", request.bucket, request.key),
+        file_url,
         expire_minutes,
         max_downloads: request.max_downloads,
         filename: request.filename,

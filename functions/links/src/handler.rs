@@ -118,7 +118,7 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
             ))
         }
         Route::One(id) if method == Method::GET => {
-            let link = manage::own_link(app, &creator, id).await?;
+            let link = manage::own_link_finalised(app, &creator, id).await?;
             Ok(http::json_response(
                 StatusCode::OK,
                 &manage::link_details(app, &link, Some(&base)),

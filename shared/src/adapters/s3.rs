@@ -3,7 +3,8 @@
 //! Uploads are written with a SHA-256 checksum that S3 verifies. A link pins
 //! the object's ETag and, in a versioned bucket, its version id. An inline
 //! download requests exactly that object with `If-Match`, and a presigned
-//! URL names the version id.
+//! URL names the version id. Presigned URLs are signed by
+//! [`super::s3_presign::UrlSigner`], not by the SDK's request pipeline.
 //!
 //! # Limitations
 //!
@@ -12,16 +13,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::RequestChecksumCalculation;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use base64::Engine;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::sync::Arc;
 
+use super::s3_presign::{Presign, UrlSigner};
 use crate::domain::ObjectRef;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -32,25 +32,19 @@ use crate::secret::PresignedUrl;
 #[derive(Clone, Debug)]
 pub struct S3Objects {
     client: Client,
-    /// Signs upload URLs. It adds no checksum parameters, which the SDK
-    /// adds by default and which a plain `curl -T` cannot satisfy.
-    upload_signer: Client,
+    /// Signs download and upload URLs. Upload URLs carry no checksum
+    /// parameters, which a plain `curl -T` could not satisfy.
+    signer: Arc<UrlSigner>,
     bucket: String,
 }
 
 impl S3Objects {
-    /// Uses `bucket` through `client`.
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        let upload_signer = Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-                .build(),
-        );
+    /// Uses `bucket` through `client`, with URLs signed by `signer`, which
+    /// must address the same endpoint as `client`.
+    pub fn new(client: Client, bucket: impl Into<String>, signer: UrlSigner) -> Self {
         Self {
             client,
-            upload_signer,
+            signer: Arc::new(signer),
             bucket: bucket.into(),
         }
     }
@@ -183,6 +177,10 @@ impl ObjectStore for S3Objects {
         Ok(Some(Bytes::from(bytes)))
     }
 
+    fn download_origin(&self, object: &ObjectRef) -> Option<String> {
+        self.signer.origin(&object.bucket)
+    }
+
     async fn presign_download(
         &self,
         object: &ObjectRef,
@@ -190,24 +188,27 @@ impl ObjectStore for S3Objects {
         content_type: &str,
         ttl_seconds: u64,
     ) -> Result<Option<PresignedUrl>, StoreError> {
-        let config = PresigningConfig::expires_in(Duration::from_secs(ttl_seconds.max(1)))
-            .map_err(|e| StoreError::new("s3 presigning config", e))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            // A browser following the redirect sends no If-Match header, so
-            // the version id alone pins the object. NOTE: in an allowed
-            // bucket without versioning, a replaced object would be served.
-            .set_version_id(object.version_id.clone())
-            .response_content_disposition(content_disposition)
-            .response_content_type(content_type)
-            .response_cache_control("no-store")
-            .presigned(config)
-            .await
-            .map_err(|e| StoreError::new("s3 presign get_object", e))?;
-        Ok(Some(PresignedUrl::new(request.uri())))
+        // A browser following the redirect sends no If-Match header, so the
+        // version id alone pins the object. NOTE: in an allowed bucket
+        // without versioning, a replaced object would be served.
+        let mut query = Vec::with_capacity(4);
+        if let Some(version_id) = &object.version_id {
+            query.push(("versionId", version_id.as_str()));
+        }
+        query.push(("response-cache-control", "no-store"));
+        query.push(("response-content-disposition", content_disposition));
+        query.push(("response-content-type", content_type));
+        let url = self
+            .signer
+            .presign(&Presign {
+                method: "GET",
+                bucket: &object.bucket,
+                key: &object.key,
+                query: &query,
+                ttl_seconds: ttl_seconds.max(1),
+            })
+            .await?;
+        Ok(Some(url))
     }
 
     async fn presign_upload(
@@ -221,24 +222,20 @@ impl ObjectStore for S3Objects {
         // whose size differs from the declared one. A URL signed with a
         // Lambda role's temporary credentials also stops working when those
         // credentials expire, which can be before `ttl_seconds`.
-        let config = PresigningConfig::expires_in(Duration::from_secs(ttl_seconds.max(1)))
-            .map_err(|e| StoreError::new("s3 presigning config", e))?;
-        let request = self
-            .upload_signer
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| StoreError::new("s3 presign put_object", e))?;
-        let headers = request
-            .headers()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
-            .collect();
+        let url = self
+            .signer
+            .presign(&Presign {
+                method: "PUT",
+                bucket: &self.bucket,
+                key,
+                query: &[],
+                ttl_seconds: ttl_seconds.max(1),
+            })
+            .await?;
         Ok(PresignedUpload {
-            url: PresignedUrl::new(request.uri()),
+            url,
             method: "PUT",
-            headers,
+            headers: Vec::new(),
         })
     }
 

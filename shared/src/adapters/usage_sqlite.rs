@@ -57,6 +57,9 @@ impl SqliteUsage {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite_error("enable wal"))?;
         connection
+            .pragma_update(None, "cache_size", -super::embedded::SQLITE_CACHE_KIB)
+            .map_err(sqlite_error("set cache size"))?;
+        connection
             .execute_batch(SCHEMA)
             .map_err(sqlite_error("create usage schema"))?;
         Ok(Self {
