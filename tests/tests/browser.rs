@@ -231,8 +231,12 @@ async fn new_session<'a>(
         format!("--user-data-dir={}", profile.display()),
         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
     ];
+    // An element looked up right after a click that submits a form may
+    // belong to the page still loading: the implicit wait lets WebDriver
+    // retry the lookup for up to 5 s instead of failing at once.
     let capabilities = json!({"capabilities": {"alwaysMatch": {
         "browserName": "chrome",
+        "timeouts": {"implicit": 5000},
         "goog:chromeOptions": {
             "binary": CHROMIUM,
             "args": args,
