@@ -109,12 +109,21 @@ def section_build(page, results):
         return
     cold = machine.get("cold", False)
 
+    # The tools were fetched by this run if their stamp is newer than its start.
+    started = os.path.getmtime(os.path.join(results, "machine.json")) - total
+    stamp = os.path.join(os.path.dirname(os.path.abspath(results)), "..", ".venv-bench",
+                         ".requirements.sha256")
+    tools_fetched = os.path.exists(stamp) and os.path.getmtime(stamp) >= started
+    tools = ("This run fetched the tools into `.venv-bench`. " if tools_fetched else
+             "The tools in `.venv-bench` were already installed (a clean clone fetches them, "
+             "in the background during the native builds). ")
+
     page.add(
-        "Wall time of the whole `script/bench`, from its start to the writing of this page, "
-        + ("in a target directory without release or arm64 build outputs (a cold run, as "
-           "from a clean clone; crates already downloaded to cargo's cache). "
+        "Wall time of the whole `script/bench`, from its start to the writing of this page. "
+        + ("The target directory held no release or arm64 build outputs, as in a clean clone, "
+           "and cargo's download cache already held the crates. " + tools
            if cold else
-           "in a target directory that already held build outputs, so it is not a cold run. ")
+           "The target directory already held build outputs, so this is not a cold run. ")
         + "The tools are fetched and the arm64 packages built in the background while the "
         "native builds run. Target for a cold run: at most 15 minutes.",
         "",
