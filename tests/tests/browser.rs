@@ -157,6 +157,43 @@ impl Session<'_> {
             .to_owned()
     }
 
+    /// Clicks the submit button `css` and waits until the browser has
+    /// replaced the document, so that later lookups find the new page and
+    /// not the one the form was on.
+    async fn submit(&self, css: &str) {
+        let old_root = self.find("html").await;
+        let button = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{button}/click"),
+            Some(json!({})),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let probe = self
+                .client
+                .get(format!("{}/element/{old_root}/name", self.url))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver element probe failed: {e}"));
+            if !probe.status().is_success() {
+                let body: Value = probe.json().await.unwrap_or_default();
+                let error = body["value"]["error"].as_str().unwrap_or_default();
+                assert!(
+                    ["stale element reference", "no such element"].contains(&error),
+                    "unexpected WebDriver answer while waiting for the new page: {body}"
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "submitting {css} did not load a new page within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn text(&self, css: &str) -> String {
         let element = self.find(css).await;
         let text = self
@@ -231,9 +268,9 @@ async fn new_session<'a>(
         format!("--user-data-dir={}", profile.display()),
         format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
     ];
-    // An element looked up right after a click that submits a form may
-    // belong to the page still loading: the implicit wait lets WebDriver
-    // retry the lookup for up to 5 s instead of failing at once.
+    // An element looked up right after a click may belong to a page that is
+    // still loading. The implicit wait lets WebDriver retry the lookup for
+    // up to 5 s instead of failing at once.
     let capabilities = json!({"capabilities": {"alwaysMatch": {
         "browserName": "chrome",
         "timeouts": {"implicit": 5000},
@@ -597,14 +634,7 @@ async fn password_page_opens_and_downloads_in_chromium() {
                 Some(json!({"text": text})),
             )
             .await;
-        let submit = session.find("button[type=submit]").await;
-        session
-            .call(
-                reqwest::Method::POST,
-                &format!("/element/{submit}/click"),
-                Some(json!({})),
-            )
-            .await;
+        session.submit("button[type=submit]").await;
     };
 
     session.open(&access_url).await;
