@@ -333,7 +333,7 @@ pub fn offline_s3_client() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// A URL signer with the fake credentials of [`offline_s3_client`].
+/// Builds a URL signer with the fake credentials of [`offline_s3_client`].
 pub fn offline_url_signer() -> shared::adapters::UrlSigner {
     let credentials = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench");
     shared::adapters::UrlSigner::new(

@@ -39,6 +39,30 @@ pub fn write_stderr(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// Adds the link settings of `options` other than the expiry to a JSON
+/// request body, reading the password from stdin when asked to.
+pub fn add_link_options(body: &mut Value, options: &LinkOptions) -> Result<(), Failure> {
+    if let Some(max) = options.max_downloads {
+        body["max_downloads"] = json!(max);
+    }
+    if let Some(label) = &options.label {
+        body["label"] = json!(label);
+    }
+    if options.password_stdin {
+        body["password"] = json!(read_password()?);
+    }
+    if !options.allow_cidrs.is_empty() {
+        body["allowed_cidrs"] = json!(options.allow_cidrs);
+    }
+    if let Some(time) = &options.not_before {
+        body["not_before"] = json!(time);
+    }
+    if options.notify {
+        body["notify"] = json!(true);
+    }
+    Ok(())
+}
+
 /// Reads the link password from the first line of stdin.
 pub fn read_password() -> Result<String, Failure> {
     let mut line = String::new();
@@ -95,24 +119,7 @@ pub async fn link(
     if let Some(filename) = filename {
         body["filename"] = json!(filename);
     }
-    if let Some(max) = options.max_downloads {
-        body["max_downloads"] = json!(max);
-    }
-    if let Some(label) = &options.label {
-        body["label"] = json!(label);
-    }
-    if options.password_stdin {
-        body["password"] = json!(read_password()?);
-    }
-    if !options.allow_cidrs.is_empty() {
-        body["allowed_cidrs"] = json!(options.allow_cidrs);
-    }
-    if let Some(time) = &options.not_before {
-        body["not_before"] = json!(time);
-    }
-    if options.notify {
-        body["notify"] = json!(true);
-    }
+    add_link_options(&mut body, options)?;
     let reply = api
         .send(api.request(Method::POST, "/generate-link").json(&body))
         .await?;

@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::LinkOptions;
 use crate::api::{Api, Reply};
-use crate::commands::{Output, created_lines, read_password, write_stderr};
+use crate::commands::{Output, add_link_options, created_lines, read_password, write_stderr};
 use crate::failure::{Failure, INVALID, REFUSED, SERVER, USAGE};
 
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -126,24 +126,7 @@ async fn upload_large(
     if let Some(minutes) = options.expire_minutes {
         body["expire_minutes"] = json!(minutes);
     }
-    if let Some(max) = options.max_downloads {
-        body["max_downloads"] = json!(max);
-    }
-    if let Some(label) = &options.label {
-        body["label"] = json!(label);
-    }
-    if options.password_stdin {
-        body["password"] = json!(read_password()?);
-    }
-    if !options.allow_cidrs.is_empty() {
-        body["allowed_cidrs"] = json!(options.allow_cidrs);
-    }
-    if let Some(time) = &options.not_before {
-        body["not_before"] = json!(time);
-    }
-    if options.notify {
-        body["notify"] = json!(true);
-    }
+    add_link_options(&mut body, options)?;
     let pending = api
         .send(api.request(Method::POST, "/upload-url").json(&body))
         .await?;

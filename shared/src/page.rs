@@ -61,9 +61,8 @@ pub enum Download {
         token: String,
         /// The password the recipient entered.
         password: String,
-        /// Origin the answer may redirect to (the object store's presigned
-        /// URLs, for files served by redirect), which the page's
-        /// `form-action` then allows besides its own origin.
+        /// Origin of the object store's presigned URLs, for files served by
+        /// redirect. The page's `form-action` allows it besides its own.
         redirect_origin: Option<String>,
     },
 }
@@ -666,7 +665,7 @@ pub fn content_security_policy() -> &'static str {
 }
 
 /// Returns the page's policy with `origin` added to `form-action`, for a
-/// download form answered with a redirect to that origin: browsers apply
+/// download form whose response redirects to that origin. Browsers apply
 /// `form-action` to the redirects that follow a form submission too.
 /// An origin that is not a plain `scheme://host[:port]` is left out.
 pub fn content_security_policy_with_form_origin(origin: &str) -> String {

@@ -278,7 +278,7 @@ pub trait ObjectStore: Send + Sync {
 
     /// Returns the origin (`scheme://host[:port]`) of the URLs
     /// [`presign_download`](Self::presign_download) makes for `object`, so
-    /// that a page whose form is answered with such a redirect can allow it.
+    /// that a page whose form response redirects there can allow it.
     /// `None` when downloads are served from the product's own origin.
     fn download_origin(&self, _object: &ObjectRef) -> Option<String> {
         None

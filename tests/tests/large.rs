@@ -809,7 +809,7 @@ async fn password_page_allows_redirect_to_store() {
         "{big_policy}"
     );
 
-    // The form's POST is answered with a redirect into that origin.
+    // The response to the form's POST redirects into that origin.
     let form = format!("token={token}&password=correct+horse+battery");
     let request = Call::new("POST", "/files/big.bin")
         .param("filename", "big.bin")

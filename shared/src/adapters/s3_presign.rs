@@ -49,7 +49,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Where a bucket's objects are addressed.
+/// Addressing style of a bucket's object URLs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Addressing {
     /// `{endpoint}/{bucket}/{key}` on an explicit endpoint.
