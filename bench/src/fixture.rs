@@ -22,19 +22,16 @@ use shared::service::{self, LinkRequest};
 const KEY: &str = "bench/report.txt";
 
 async fn prepare_aws(table: &str, bucket: &str) -> Result<(), BenchError> {
-    let sdk = aws_config::load_from_env().await;
+    let sdk = shared::adapters::sdk::AwsSettings::from_env()?;
     if sdk.endpoint_url().is_none() {
         return Err("set AWS_ENDPOINT_URL to the emulator; the fixture never talks to AWS".into());
     }
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let dynamo = sdk.dynamodb();
     let tables = dynamo.list_tables().send().await?;
     if !tables.table_names().iter().any(|name| name == table) {
         shared::adapters::dynamo::create_table(&dynamo, table).await?;
     }
-    let s3_config = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(true)
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let s3 = sdk.s3();
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
         s3.create_bucket().bucket(bucket).send().await?;
     }

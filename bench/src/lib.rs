@@ -325,12 +325,10 @@ pub fn config_from(pairs: &[(&str, &str)]) -> Result<Config, BenchError> {
 /// override. Presigning with it is local computation, and it never sends.
 pub fn offline_s3_client() -> aws_sdk_s3::Client {
     let credentials = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "bench");
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    match shared::adapters::sdk::AwsSettings::new("us-east-1", credentials, None) {
+        Ok(settings) => settings.s3(),
+        Err(error) => unreachable!("settings without an endpoint are always valid: {error}"),
+    }
 }
 
 /// Builds a URL signer with the fake credentials of [`offline_s3_client`].

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::adapters::sdk::{AwsSettings, SdkSettingsError};
 use crate::adapters::{
-    DynamoStore, DynamoUsage, EmbeddedObjects, EmbeddedStore, S3Objects, SqliteUsage, UrlSigner,
+    DynamoStore, DynamoUsage, EmbeddedObjects, EmbeddedStore, S3Objects, SqliteUsage,
 };
 use crate::config::{Backend, Config, ConfigError, KeySource};
 use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
@@ -64,11 +65,14 @@ pub enum StartError {
     /// A store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The AWS client settings are missing or wrong.
+    #[error("AWS settings: {0}")]
+    Aws(#[from] SdkSettingsError),
 }
 
 impl App {
-    /// Builds the state for `config`: AWS clients from the environment's SDK
-    /// settings, or the embedded store.
+    /// Builds the state for `config`: AWS clients from the environment (see
+    /// [`crate::adapters::sdk`]), or the embedded store.
     ///
     /// # Errors
     ///
@@ -76,7 +80,7 @@ impl App {
     pub async fn from_config(config: Config) -> Result<Self, StartError> {
         match config.backend.clone() {
             Backend::Aws { table, bucket } => {
-                let sdk = aws_config::load_from_env().await;
+                let sdk = AwsSettings::from_env()?;
                 let keys = load_keys(&config.keys, Some(&sdk)).await?;
                 Ok(Self::aws(config, &sdk, &table, &bucket, keys))
             }
@@ -96,31 +100,23 @@ impl App {
     /// Builds the state over DynamoDB and S3 with the given SDK settings.
     pub fn aws(
         config: Config,
-        sdk: &aws_config::SdkConfig,
+        sdk: &AwsSettings,
         table: &str,
         bucket: &str,
         keys: Keyring,
     ) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        // An explicit endpoint is an emulator or a private endpoint, where
-        // virtual-hosted bucket names do not resolve.
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
-        let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+        let dynamo = sdk.dynamodb();
+        let s3 = sdk.s3();
         let usage = Arc::new(DynamoUsage::new(dynamo.clone(), table));
         let store = Arc::new(DynamoStore::new(dynamo, table, config.audit_retention_days));
         let notifier = config.event_bus.as_ref().map(|bus| {
-            Arc::new(EventBridgeNotifier::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                bus,
-            )) as Arc<dyn Notifier>
+            Arc::new(EventBridgeNotifier::new(sdk.eventbridge(), bus)) as Arc<dyn Notifier>
         });
         Self {
             keys,
             links: store.clone(),
             audit: store,
-            objects: Arc::new(S3Objects::new(s3, bucket, UrlSigner::from_sdk(sdk))),
+            objects: Arc::new(S3Objects::new(s3, bucket, sdk.url_signer())),
             usage,
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
@@ -150,10 +146,7 @@ impl App {
     }
 }
 
-async fn load_keys(
-    source: &KeySource,
-    sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Keyring, StartError> {
+async fn load_keys(source: &KeySource, sdk: Option<&AwsSettings>) -> Result<Keyring, StartError> {
     match source {
         KeySource::Inline(text) => {
             let text = std::str::from_utf8(text.expose())
@@ -165,11 +158,11 @@ async fn load_keys(
             let sdk = match sdk {
                 Some(sdk) => sdk,
                 None => {
-                    owned = aws_config::load_from_env().await;
+                    owned = AwsSettings::from_env()?;
                     &owned
                 }
             };
-            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            let client = sdk.secrets_manager();
             let output = client
                 .get_secret_value()
                 .secret_id(id)

@@ -48,6 +48,7 @@ pub struct Keyring {
 /// leeway. Expiry and not-before are compared in [`Keyring::verify`] against
 /// the injected clock, after the signature has been checked.
 fn fixed_validation() -> Validation {
+    hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_required_spec_claims(&["exp"]);
@@ -55,6 +56,85 @@ fn fixed_validation() -> Validation {
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation
+}
+
+/// HS256 as the JWT library's only cryptography. With no other algorithm
+/// built in, a token that names one is refused by the library as well as by
+/// [`Keyring::verify`], and no RSA or elliptic-curve code is linked.
+mod hs256 {
+    use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+
+    type HmacSha256 = Hmac<sha2::Sha256>;
+
+    struct Hs256(HmacSha256);
+
+    impl Hs256 {
+        fn new(algorithm: &Algorithm, key: &[u8]) -> Result<Box<Self>> {
+            if *algorithm != Algorithm::HS256 {
+                return Err(ErrorKind::InvalidAlgorithm.into());
+            }
+            let mac = HmacSha256::new_from_slice(key).map_err(|_| ErrorKind::InvalidKeyFormat)?;
+            Ok(Box::new(Self(mac)))
+        }
+    }
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(
+            &self,
+            message: &[u8],
+            tag: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            // Constant-time comparison.
+            mac.verify_slice(tag).map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        Ok(Hs256::new(algorithm, key.as_bytes())?)
+    }
+
+    fn verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        Ok(Hs256::new(algorithm, key.try_get_as_bytes()?)?)
+    }
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: signer,
+        verifier_factory: verifier,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes HS256 the process's JWT cryptography; later calls do nothing.
+    pub(super) fn install() {
+        // Err means a provider is installed already, which can only be
+        // this one: nothing else in the program installs one.
+        let _ = PROVIDER.install_default();
+    }
 }
 
 /// A keyring specification that cannot be used.
@@ -344,14 +424,29 @@ mod tests {
         RawToken::new(format!("{h}.{c}.{sig}"))
     }
 
+    /// Signs `claims` with HMAC over SHA-256, -384 or -512 by hand, so that
+    /// tokens of algorithms the provider lacks can be made.
     fn hmac_token(alg: Algorithm, claims: serde_json::Value, secret: &[u8]) -> RawToken {
-        let mut header = Header::new(alg);
-        header.kid = Some("k1".into());
-        let key = EncodingKey::from_secret(secret).unwrap_or_else(|e| panic!("{e}"));
-        match jsonwebtoken::encode(&header, &claims, &key) {
-            Ok(token) => RawToken::new(token),
-            Err(error) => panic!("encode failed: {error}"),
+        use hmac::{Hmac, KeyInit, Mac};
+        fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
+            let mut mac = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|e| panic!("{e}"));
+            mac.update(message);
+            mac.finalize().into_bytes().to_vec()
         }
+        let name = format!("{alg:?}");
+        let header = json!({"alg": name, "typ": "JWT", "kid": "k1"});
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = match alg {
+            Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(secret, message.as_bytes()),
+            Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(secret, message.as_bytes()),
+            Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(secret, message.as_bytes()),
+            other => panic!("not an HMAC algorithm: {other:?}"),
+        };
+        RawToken::new(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use aws_config::{BehaviorVersion, Region};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -147,19 +146,15 @@ impl TestApp {
 
     /// Builds an app on a fresh table and bucket in the emulator.
     pub async fn emulated() -> Self {
-        let sdk = emulator_sdk_config().await;
+        let sdk = emulator_sdk_config();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let table = format!("links-{}", &suffix[..12]);
         let bucket = format!("files-{}", &suffix[..12]);
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let dynamo = sdk.dynamodb();
         shared::adapters::dynamo::create_table(&dynamo, &table)
             .await
             .unwrap_or_else(|e| panic!("creating table {table} failed: {e:?}"));
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = sdk.s3();
         s3.create_bucket()
             .bucket(&bucket)
             .send()
@@ -228,9 +223,41 @@ impl shared::notify::Notifier for RecordingNotifier {
     }
 }
 
+/// Signs a JWT with HMAC by hand: `header`'s algorithm picks SHA-256, -384
+/// or -512. The service's JWT library carries HS256 alone, so tokens of the
+/// other HMAC algorithms, which attackers try, are made here.
+pub fn hmac_jwt(
+    header: &jsonwebtoken::Header,
+    claims: &serde_json::Value,
+    secret: &[u8],
+) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::Algorithm;
+    fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        let mut mac = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|e| panic!("{e}"));
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    }
+    let header_json = serde_json::to_string(header).unwrap_or_else(|e| panic!("{e}"));
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header_json),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = match header.alg {
+        Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(secret, message.as_bytes()),
+        Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(secret, message.as_bytes()),
+        Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(secret, message.as_bytes()),
+        other => panic!("not an HMAC algorithm: {other:?}"),
+    };
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 /// SDK settings aimed at the emulator named in `TEST_EMULATOR_URL`, with
 /// fake credentials; never the default AWS endpoints.
-pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
+pub fn emulator_sdk_config() -> shared::adapters::sdk::AwsSettings {
     let endpoint = std::env::var("TEST_EMULATOR_URL").unwrap_or_else(|_| {
         panic!("TEST_EMULATOR_URL is not set: run script/test, which starts the emulator")
     });
@@ -238,14 +265,9 @@ pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
         endpoint.starts_with("http://127.0.0.1:"),
         "TEST_EMULATOR_URL must point at 127.0.0.1, got {endpoint}"
     );
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await
+    let credentials = aws_credential_types::Credentials::new("test", "test", None, None, "tests");
+    shared::adapters::sdk::AwsSettings::new("us-east-1", credentials, Some(&endpoint))
+        .unwrap_or_else(|e| panic!("emulator settings: {e}"))
 }
 
 /// Characters a test path may contain that a URI may not. The handler

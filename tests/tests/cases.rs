@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use link_tests::{
     Store, TEST_KID, TestApp, access, body_bytes, body_json, download, header, test_secret, text,
     upload,
@@ -86,8 +86,7 @@ fn unsigned(header: &serde_json::Value, claims: &serde_json::Value, signature: &
 fn signed(algorithm: Algorithm, claims: &serde_json::Value) -> String {
     let mut header = Header::new(algorithm);
     header.kid = Some(TEST_KID.into());
-    let key = EncodingKey::from_secret(&test_secret()).unwrap_or_else(|e| panic!("{e}"));
-    jsonwebtoken::encode(&header, claims, &key).unwrap_or_else(|e| panic!("{e}"))
+    link_tests::hmac_jwt(&header, claims, &test_secret())
 }
 
 async fn forged_algorithms_are_rejected(store: Store) {

@@ -692,8 +692,7 @@ async fn notifications_announce_first_open_and_used_up(store: Store) {
 #[tokio::test]
 async fn eventbridge_notifier_puts_events_on_the_emulator() {
     use shared::notify::{EventBridgeNotifier, Kind, Notice, Notifier};
-    let sdk = link_tests::emulator_sdk_config().await;
-    let client = aws_sdk_eventbridge::Client::new(&sdk);
+    let client = link_tests::emulator_sdk_config().eventbridge();
     let bus = format!("links-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     client
         .create_event_bus()

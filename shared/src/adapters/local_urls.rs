@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use aws_lc_rs::hmac;
+use hmac::{KeyInit, Mac};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::ports::StoreError;
@@ -68,7 +68,7 @@ pub enum UrlError {
 /// Signs and checks the embedded store's URLs.
 #[derive(Clone)]
 pub struct UrlSigner {
-    key: hmac::Key,
+    key: hmac::Hmac<sha2::Sha256>,
 }
 
 impl std::fmt::Debug for UrlSigner {
@@ -88,7 +88,9 @@ impl UrlSigner {
     /// Uses `secret` as the HMAC key.
     pub fn new(secret: &[u8]) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            // HMAC takes a key of any length.
+            key: <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
+                .unwrap_or_else(|_| unreachable!("HMAC keys have no length limit")),
         }
     }
 
@@ -192,13 +194,18 @@ impl UrlSigner {
     /// boundaries whatever characters it holds.
     fn sign(&self, fields: &[&str]) -> String {
         let message = serde_json::to_vec(fields).unwrap_or_default();
-        hex::encode(hmac::sign(&self.key, &message).as_ref())
+        let mut mac = self.key.clone();
+        mac.update(&message);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     fn check(&self, fields: &[&str], signature: &str) -> Result<(), UrlError> {
         let tag = hex::decode(signature).map_err(|_| UrlError::Malformed("sig"))?;
         let message = serde_json::to_vec(fields).unwrap_or_default();
-        hmac::verify(&self.key, &message, &tag).map_err(|_| UrlError::BadSignature)
+        let mut mac = self.key.clone();
+        mac.update(&message);
+        // `verify_slice` compares in constant time.
+        mac.verify_slice(&tag).map_err(|_| UrlError::BadSignature)
     }
 }
 

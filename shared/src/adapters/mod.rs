@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod local_urls;
 pub mod s3;
 pub mod s3_presign;
+pub mod sdk;
 pub mod usage_dynamo;
 pub mod usage_sqlite;
 

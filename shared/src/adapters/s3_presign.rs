@@ -91,15 +91,6 @@ pub struct Presign<'a> {
 }
 
 impl UrlSigner {
-    /// Signs with the credentials, region and endpoint of `sdk`.
-    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
-        Self::new(
-            sdk.credentials_provider(),
-            sdk.region().map_or("us-east-1", |r| r.as_ref()),
-            sdk.endpoint_url(),
-        )
-    }
-
     /// Signs with `credentials` for `region`, on `endpoint_url` when one is
     /// given (path style) or on AWS.
     pub fn new(

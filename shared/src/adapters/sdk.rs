@@ -1,0 +1,277 @@
+//! Settings of the AWS SDK clients, read from the environment that Lambda
+//! gives a function, without the SDK's default credential and region chains.
+//!
+//! The chains look for profile files, web identity tokens, SSO caches and
+//! the instance metadata service, and building them loaded every root
+//! certificate of the operating system; that was most of a function's
+//! start-up. A function needs none of it: Lambda puts the region and the
+//! role's credentials in `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+//!
+//! TLS trusts the Amazon Trust Services roots, which sign the certificates
+//! of every AWS service endpoint, and nothing else. `AWS_CA_BUNDLE` names a
+//! PEM file to trust instead, for an endpoint behind another authority.
+//! `AWS_ENDPOINT_URL` sends every client to one endpoint, such as a local
+//! emulator, with path-style bucket addressing.
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+use crate::adapters::UrlSigner;
+
+/// The root certificates of Amazon Trust Services: Amazon Root CA 1 to 4
+/// and the Starfield Services G2 root that cross-signs them.
+const AWS_TRUST_ROOTS: &[u8] = include_bytes!("aws-trust-roots.pem");
+
+/// A setting the AWS clients cannot be built without is missing or wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkSettingsError {
+    /// No region is set.
+    #[error("set AWS_REGION to the region of the table and bucket")]
+    NoRegion,
+    /// No credentials are set.
+    #[error("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (Lambda sets them for the role)")]
+    NoCredentials,
+    /// `AWS_CA_BUNDLE` cannot be read or holds no certificate.
+    #[error("AWS_CA_BUNDLE {path}: {reason}")]
+    CaBundle {
+        /// The path in the variable.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `AWS_ENDPOINT_URL` is not an http or https URL.
+    #[error("AWS_ENDPOINT_URL must start with http:// or https://")]
+    BadEndpoint,
+    /// The TLS settings were refused.
+    #[error("TLS settings: {0}")]
+    Tls(String),
+}
+
+/// Region, credentials, endpoint and HTTP client shared by every AWS client
+/// of a process.
+#[derive(Clone, Debug)]
+pub struct AwsSettings {
+    region: String,
+    credentials: SharedCredentialsProvider,
+    endpoint_url: Option<String>,
+    http: SharedHttpClient,
+}
+
+fn variable(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+impl AwsSettings {
+    /// Reads the settings from the environment.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the region or the credentials are missing, or when
+    /// `AWS_CA_BUNDLE` or `AWS_ENDPOINT_URL` is unusable.
+    pub fn from_env() -> Result<Self, SdkSettingsError> {
+        let region = variable("AWS_REGION")
+            .or_else(|| variable("AWS_DEFAULT_REGION"))
+            .ok_or(SdkSettingsError::NoRegion)?;
+        let (Some(key_id), Some(secret)) = (
+            variable("AWS_ACCESS_KEY_ID"),
+            variable("AWS_SECRET_ACCESS_KEY"),
+        ) else {
+            return Err(SdkSettingsError::NoCredentials);
+        };
+        let credentials = Credentials::new(
+            key_id,
+            secret,
+            variable("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        );
+        let roots = match variable("AWS_CA_BUNDLE") {
+            Some(path) => read_bundle(&path)?,
+            None => AWS_TRUST_ROOTS.to_vec(),
+        };
+        Self::build(region, credentials, variable("AWS_ENDPOINT_URL"), roots)
+    }
+
+    /// Settings for `region` with fixed `credentials`, on `endpoint_url`
+    /// when one is given.
+    ///
+    /// # Errors
+    ///
+    /// Fails when `endpoint_url` is not an http or https URL.
+    pub fn new(
+        region: &str,
+        credentials: Credentials,
+        endpoint_url: Option<&str>,
+    ) -> Result<Self, SdkSettingsError> {
+        Self::build(
+            region.to_owned(),
+            credentials,
+            endpoint_url.map(str::to_owned),
+            AWS_TRUST_ROOTS.to_vec(),
+        )
+    }
+
+    fn build(
+        region: String,
+        credentials: Credentials,
+        endpoint_url: Option<String>,
+        roots: Vec<u8>,
+    ) -> Result<Self, SdkSettingsError> {
+        let endpoint_url = endpoint_url.map(|url| url.trim_end_matches('/').to_owned());
+        if endpoint_url
+            .as_deref()
+            .is_some_and(|url| !url.starts_with("http://") && !url.starts_with("https://"))
+        {
+            return Err(SdkSettingsError::BadEndpoint);
+        }
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(roots);
+        let tls = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .map_err(|e| SdkSettingsError::Tls(e.to_string()))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(tls)
+            .build_https();
+        Ok(Self {
+            region,
+            credentials: SharedCredentialsProvider::new(credentials),
+            endpoint_url,
+            http,
+        })
+    }
+
+    /// The endpoint every client uses instead of AWS's, if one is set.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.endpoint_url.as_deref()
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        use aws_sdk_dynamodb::config::{Builder, Region};
+        let mut builder = Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        aws_sdk_dynamodb::Client::from_conf(builder.build())
+    }
+
+    /// An S3 client, with path-style addressing on an explicit endpoint
+    /// (an emulator or a private endpoint, where bucket host names do not
+    /// resolve).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        use aws_sdk_s3::config::{BehaviorVersion, Builder, Region};
+        let mut builder = Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone())
+            .force_path_style(self.endpoint_url.is_some());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// An EventBridge client.
+    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
+        use aws_sdk_eventbridge::config::{BehaviorVersion, Builder, Region};
+        let mut builder = Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        aws_sdk_eventbridge::Client::from_conf(builder.build())
+    }
+
+    /// A Secrets Manager client.
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        use aws_sdk_secretsmanager::config::{BehaviorVersion, Builder, Region};
+        let mut builder = Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(self.credentials.clone())
+            .http_client(self.http.clone());
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        aws_sdk_secretsmanager::Client::from_conf(builder.build())
+    }
+
+    /// The signer of presigned S3 URLs, with the same credentials, region
+    /// and endpoint.
+    pub fn url_signer(&self) -> UrlSigner {
+        UrlSigner::new(
+            Some(self.credentials.clone()),
+            &self.region,
+            self.endpoint_url(),
+        )
+    }
+}
+
+fn read_bundle(path: &str) -> Result<Vec<u8>, SdkSettingsError> {
+    let bad = |reason: String| SdkSettingsError::CaBundle {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    if !bytes
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(bad("no PEM certificate in the file".into()));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_certificates(pem: &[u8]) -> usize {
+        pem.windows(27)
+            .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+            .count()
+    }
+
+    #[test]
+    fn built_in_roots_are_the_five_amazon_trust_services_roots() {
+        assert_eq!(count_certificates(AWS_TRUST_ROOTS), 5);
+    }
+
+    #[test]
+    fn an_endpoint_must_be_http_or_https() {
+        let credentials = Credentials::new("a", "b", None, None, "test");
+        let refused = AwsSettings::new("us-east-1", credentials.clone(), Some("ftp://x"));
+        assert!(matches!(refused, Err(SdkSettingsError::BadEndpoint)));
+        let settings = AwsSettings::new("us-east-1", credentials, Some("http://127.0.0.1:9/"));
+        assert_eq!(
+            settings.ok().as_ref().and_then(AwsSettings::endpoint_url),
+            Some("http://127.0.0.1:9")
+        );
+    }
+
+    #[test]
+    fn a_bundle_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("bundle.pem");
+        std::fs::write(&path, b"not a certificate").unwrap_or_else(|e| panic!("{e}"));
+        let refused = read_bundle(&path.to_string_lossy());
+        assert!(matches!(refused, Err(SdkSettingsError::CaBundle { .. })));
+        let missing = read_bundle(&dir.path().join("absent.pem").to_string_lossy());
+        assert!(matches!(missing, Err(SdkSettingsError::CaBundle { .. })));
+    }
+}
