@@ -86,9 +86,11 @@ def section_machine(page, results):
     page.add(
         "The machine is shared: the load average shows how busy its two cores "
         "were with other work. Every timing except the package size comes from "
-        "native x86_64 release builds with the workspace's release profile "
-        "(`opt-level = \"s\"`, fat LTO, one codegen unit, stripped), not from the "
-        "arm64 binaries that are deployed.",
+        "native x86_64 release builds, not from the arm64 binaries that are deployed, "
+        "which cannot run here. The native builds use the workspace's release profile "
+        "(`opt-level = \"s\"`, one codegen unit, stripped) with LTO off "
+        "(`CARGO_PROFILE_RELEASE_LTO=off`), for the functions and their hello-world "
+        "baselines alike; the arm64 packages use the profile as it is, with fat LTO.",
         "",
     )
 
@@ -166,9 +168,9 @@ def section_build(page, results):
             "Where the build time went, from cargo's `--timings` reports: the summed wall "
             "time of the compile units (up to two run at once per build, and the two builds "
             "run at once, on a machine shared with other work, so a unit's time is longer "
-            "than its CPU time), the part of it spent on the final link of each binary, "
-            "which with the release profile's fat LTO and one codegen unit optimises the "
-            "whole program again for every binary, and the slowest units:",
+            "than its CPU time), the part of it spent on the final link of each binary "
+            "(in the arm64 build, with fat LTO and one codegen unit, that link optimises "
+            "the whole program again for every binary), and the slowest units:",
             "",
         )
         page.table(["build", "units", "sum of unit times", "binaries (LTO link)", "slowest units"],
@@ -178,8 +180,7 @@ def section_build(page, results):
             f"Cause of the miss: the builds take {machine['build_s']:.0f} s of the "
             f"{total:.0f} s, with {machine.get('build_cpu_s', 0):.0f} s of CPU on two cores; "
             f"the final links of the binaries take {all_binaries:.0f} s of the "
-            f"{all_units:.0f} s summed unit time in the table above. Every measured binary "
-            "is built with the release profile, so the timings match what is deployed.",
+            f"{all_units:.0f} s summed unit time in the table above.",
             "",
         )
 
@@ -214,12 +215,12 @@ def section_package(page, results):
         largest = native[worst_name]
         page.add(
             f"Cause of the miss: the code the functions link, not the runtime. Built "
-            f"natively with the same profile, the `lambda_runtime` hello-world is "
+            f"natively (LTO off), the `lambda_runtime` hello-world is "
             f"{size(native['hello-lambda']['bytes'])} stripped and `{worst_name}` is "
             f"{size(largest['bytes'])}. `{worst_name}` links {largest['crates']} crates "
             f"(`cargo tree`), among them {', '.join(largest['heavy'])}: `shared` gives every "
-            f"function both stores (DynamoDB and S3, and SQLite) and the Secrets Manager "
-            f"client. How much each crate adds was not measured.",
+            f"function both stores (DynamoDB and S3, and SQLite). How much each crate adds "
+            f"was not measured.",
             "",
         )
     page.target("package size (arm64, zipped), largest", size(worst), "<= 4 MB each", worst <= 4 * MB)
@@ -270,8 +271,9 @@ def section_init(page, results):
             f"{extra - plain['functions']['hello']['init_cpu_ms']['median']:.2f} ms more CPU "
             f"than hello before their first `invocation/next` (median CPU column). That is "
             f"the work `main` does before `lambda_http::run`: logging set-up, "
-            f"`Config::from_env` and `App::from_config`, which loads the AWS SDK "
-            f"configuration and builds the DynamoDB and S3 clients.",
+            f"`Config::from_env` and `App::from_config`, which builds the HTTP client "
+            f"(TLS settings and the Amazon root certificates) and the DynamoDB and S3 "
+            f"clients.",
             "",
         )
 
