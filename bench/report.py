@@ -233,10 +233,12 @@ def section_init(page, results):
     page.add(
         "Each binary is started by `bench/runtime_api.py`, a local Lambda Runtime "
         "API, and timed from spawn to the moment it connects for its first "
-        "`invocation/next`. The functions run with the DynamoDB and S3 store, "
-        "inline `SIGNING_KEYS` and every AWS endpoint on the emulator at "
-        "127.0.0.1, so no call leaves the machine; the emulator counted the "
-        "AWS requests made before the first `invocation/next`. `hello` is "
+        "`invocation/next`. The functions run as deployed: the DynamoDB and S3 "
+        "store, and the signing keys in a Secrets Manager secret "
+        "(`SIGNING_KEYS_SECRET_ID`), which the first request that needs them reads. "
+        "Every AWS endpoint is the emulator at 127.0.0.1, so no call leaves the "
+        "machine; the emulator counted the AWS requests made before the first "
+        "`invocation/next`. `hello` is "
         "`bench/src/bin/hello-lambda.rs`, a `lambda_runtime` function built in "
         "the same run with the same profile. CPU is the time all the process's "
         "threads ran, from `/proc/PID/task/*/schedstat`.",
@@ -285,9 +287,10 @@ def section_init(page, results):
         f"Under a CPU limit like a 128 MB function's (128/1769 of a vCPU, "
         f"{quota['cpu_percent']}% of one core), set with {quota['cpu_limit']}. "
         f"Each run sends one event after start-up, so the time includes the first "
-        f"request, and then {quota.get('warm', 0)} more. The first request goes to the "
-        f"emulator on loopback, which is not limited and stands in for DynamoDB and "
-        f"S3. {quota['runs']} starts each:",
+        f"request, and then {quota.get('warm', 0)} more. The first request reads the "
+        f"signing key secret and then serves the event; its calls go to the emulator "
+        f"on loopback, which is not limited and stands in for Secrets Manager, "
+        f"DynamoDB and S3. {quota['runs']} starts each:",
         "",
     )
     rows = []

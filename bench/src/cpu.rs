@@ -127,6 +127,8 @@ async fn run_once(case: &Case, request: Option<lambda_http::Request>) -> Result<
         }
         (Kind::TokenVerify, _) => {
             app.keys
+                .get()
+                .await?
                 .verify(&case.bench.token, SystemClock.now())
                 .map_err(|e| format!("token did not verify: {e:?}"))?;
             Ok(0)

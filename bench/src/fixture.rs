@@ -14,7 +14,7 @@
 use std::io::Write;
 
 use bytes::Bytes;
-use link_bench::{BenchError, config_from};
+use link_bench::{BenchError, SIGNING_KEYS, SIGNING_KEYS_SECRET, config_from};
 use shared::App;
 use shared::service::{self, LinkRequest};
 
@@ -34,6 +34,21 @@ async fn prepare_aws(table: &str, bucket: &str) -> Result<(), BenchError> {
     let s3 = sdk.s3();
     if s3.head_bucket().bucket(bucket).send().await.is_err() {
         s3.create_bucket().bucket(bucket).send().await?;
+    }
+    // The functions read their keys from this secret, as deployed.
+    let secrets = sdk.secrets_manager();
+    let secret = secrets
+        .get_secret_value()
+        .secret_id(SIGNING_KEYS_SECRET)
+        .send()
+        .await;
+    if secret.is_err() {
+        secrets
+            .create_secret()
+            .name(SIGNING_KEYS_SECRET)
+            .secret_string(SIGNING_KEYS)
+            .send()
+            .await?;
     }
     Ok(())
 }

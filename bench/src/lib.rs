@@ -28,6 +28,10 @@ use shared::ports::{
 use shared::secret::{PresignedUrl, RawToken};
 use shared::token::Keyring;
 
+/// Name of the emulator's Secrets Manager secret that holds
+/// [`SIGNING_KEYS`], which the functions read as deployed ones do.
+pub const SIGNING_KEYS_SECRET: &str = "bench-signing-keys";
+
 /// Signing keyring of every benchmark: one 32-byte key, base64url.
 pub const SIGNING_KEYS: &str = "bench-1:YmVuY2gtc2lnbmluZy1rZXktb2YtdGhpcnR5LXR3by1ieXRlcw";
 
@@ -429,7 +433,7 @@ pub async fn bench_app(delivery: Bytes1KiB) -> Result<BenchApp, BenchError> {
         usage: Arc::new(shared::adapters::SqliteUsage::open(&usage_dir)?),
         notifier: None,
         config,
-        keys,
+        keys: Arc::new(keys.into()),
         links: store.clone(),
         audit: store.clone(),
         objects,

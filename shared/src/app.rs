@@ -10,6 +10,7 @@ use crate::adapters::{
 };
 use crate::config::{Backend, Config, ConfigError, KeySource};
 use crate::fetch::{AddressPolicy, Fetcher, SystemResolver};
+use crate::keys::Keys;
 use crate::notify::{EventBridgeNotifier, FileNotifier, Notifier};
 use crate::ports::{AuditLog, Clock, LinkStore, ObjectStore, StoreError, SystemClock};
 use crate::quota::UsageCounter;
@@ -30,7 +31,7 @@ pub struct App {
     /// Settings.
     pub config: Config,
     /// Signing and verification keys.
-    pub keys: Keyring,
+    pub keys: Arc<Keys>,
     /// Link records.
     pub links: Arc<dyn LinkStore>,
     /// Audit records.
@@ -81,11 +82,11 @@ impl App {
         match config.backend.clone() {
             Backend::Aws { table, bucket } => {
                 let sdk = AwsSettings::from_env()?;
-                let keys = load_keys(&config.keys, Some(&sdk)).await?;
+                let keys = load_keys(&config.keys, Some(&sdk))?;
                 Ok(Self::aws(config, &sdk, &table, &bucket, keys))
             }
             Backend::Embedded { data_dir } => {
-                let keys = load_keys(&config.keys, None).await?;
+                let keys = load_keys(&config.keys, None)?;
                 // The embedded store has no TTL sweep, so records past their
                 // retention are removed at each start.
                 let retention = i64::from(config.audit_retention_days) * 86_400;
@@ -103,7 +104,7 @@ impl App {
         sdk: &AwsSettings,
         table: &str,
         bucket: &str,
-        keys: Keyring,
+        keys: impl Into<Keys>,
     ) -> Self {
         let dynamo = sdk.dynamodb();
         let s3 = sdk.s3();
@@ -113,7 +114,7 @@ impl App {
             Arc::new(EventBridgeNotifier::new(sdk.eventbridge(), bus)) as Arc<dyn Notifier>
         });
         Self {
-            keys,
+            keys: Arc::new(keys.into()),
             links: store.clone(),
             audit: store,
             objects: Arc::new(S3Objects::new(s3, bucket, sdk.url_signer())),
@@ -130,10 +131,14 @@ impl App {
     /// # Errors
     ///
     /// Fails when the store cannot be opened.
-    pub fn embedded(config: Config, data_dir: &Path, keys: Keyring) -> Result<Self, StartError> {
+    pub fn embedded(
+        config: Config,
+        data_dir: &Path,
+        keys: impl Into<Keys>,
+    ) -> Result<Self, StartError> {
         let store = Arc::new(EmbeddedStore::open(data_dir)?);
         Ok(Self {
-            keys,
+            keys: Arc::new(keys.into()),
             links: store.clone(),
             audit: store,
             objects: Arc::new(EmbeddedObjects::open(data_dir)?),
@@ -146,37 +151,21 @@ impl App {
     }
 }
 
-async fn load_keys(source: &KeySource, sdk: Option<&AwsSettings>) -> Result<Keyring, StartError> {
+/// The keyring of `source`. A Secrets Manager secret is read by the first
+/// request that needs it, not here, so that start-up makes no network call.
+fn load_keys(source: &KeySource, sdk: Option<&AwsSettings>) -> Result<Keys, StartError> {
     match source {
         KeySource::Inline(text) => {
             let text = std::str::from_utf8(text.expose())
                 .map_err(|_| StartError::Secret("SIGNING_KEYS is not UTF-8".into()))?;
-            Ok(Keyring::parse(text)?)
+            Ok(Keys::given(Keyring::parse(text)?))
         }
         KeySource::SecretsManager(id) => {
-            let owned;
-            let sdk = match sdk {
-                Some(sdk) => sdk,
-                None => {
-                    owned = AwsSettings::from_env()?;
-                    &owned
-                }
+            let client = match sdk {
+                Some(sdk) => sdk.secrets_manager(),
+                None => AwsSettings::from_env()?.secrets_manager(),
             };
-            let client = sdk.secrets_manager();
-            let output = client
-                .get_secret_value()
-                .secret_id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    StartError::Secret(
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                    )
-                })?;
-            let text = output.secret_string().ok_or_else(|| {
-                StartError::Secret(format!("secret {id} has no SecretString value"))
-            })?;
-            Ok(Keyring::parse(text)?)
+            Ok(Keys::from_secret(client, id.clone()))
         }
         KeySource::Missing => Err(StartError::NoKeys),
     }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod fetch;
 pub mod file_url;
 pub mod http;
+pub mod keys;
 pub mod manage;
 pub mod multipart;
 pub mod notify;

@@ -191,23 +191,29 @@ fn no_such_link() -> ApiError {
 
 /// Makes the token of a live link again, for its creator. Tokens are never
 /// stored; signing the same claims again gives a token for the same link.
-pub fn reissue(app: &App, link: &Link) -> Option<RawToken> {
-    app.keys
-        .sign(&link.id, link.created_at, link.expires_at)
+pub async fn reissue(app: &App, link: &Link) -> Option<RawToken> {
+    let keys = app
+        .keys
+        .get()
+        .await
+        .map_err(|error| tracing::error!(link_id = %link.id, %error, "signing keys unavailable"))
+        .ok()?;
+    keys.sign(&link.id, link.created_at, link.expires_at)
         .map_err(|error| tracing::error!(link_id = %link.id, %error, "signing a token failed"))
         .ok()
 }
 
 /// Describes a link for its creator. `access_url` is present only when
 /// the link can still be used and `base` is given.
-pub fn link_details(app: &App, link: &Link, base: Option<&str>) -> LinkDetails {
+pub async fn link_details(app: &App, link: &Link, base: Option<&str>) -> LinkDetails {
     let now = app.clock.now();
     let state = link.status(now);
-    let access_url = base
-        .filter(|_| matches!(state, "active" | "not_yet_available"))
-        .and_then(|base| {
-            reissue(app, link).map(|token| format!("{base}/access/{}", token.expose()))
-        });
+    let access_url = match base.filter(|_| matches!(state, "active" | "not_yet_available")) {
+        Some(base) => reissue(app, link)
+            .await
+            .map(|token| format!("{base}/access/{}", token.expose())),
+        None => None,
+    };
     LinkDetails {
         status: None,
         link_id: link.id.as_str().to_owned(),
@@ -236,8 +242,8 @@ pub fn link_details(app: &App, link: &Link, base: Option<&str>) -> LinkDetails {
 }
 
 /// Builds the JSON of a link for its creator; see [`link_details`].
-pub fn link_json(app: &App, link: &Link, base: Option<&str>) -> Value {
-    serde_json::to_value(link_details(app, link, base)).unwrap_or_default()
+pub async fn link_json(app: &App, link: &Link, base: Option<&str>) -> Value {
+    serde_json::to_value(link_details(app, link, base).await).unwrap_or_default()
 }
 
 /// Revokes one of the creator's links. Revoking a revoked link succeeds.

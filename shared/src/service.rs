@@ -202,7 +202,7 @@ pub(crate) async fn issue_links(
             activity: Activity::default(),
             upload_deadline: facts.upload_deadline,
         };
-        let stored = match sign(app, &link) {
+        let stored = match sign(app, &link).await {
             Ok(token) => app
                 .links
                 .insert(&link)
@@ -409,9 +409,12 @@ async fn create_link_from_fetch(
     store_with_link(app, creator, new).await
 }
 
-pub(crate) fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
-    app.keys
-        .sign(&link.id, link.created_at, link.expires_at)
+pub(crate) async fn sign(app: &App, link: &Link) -> Result<RawToken, ApiError> {
+    let keys = app.keys.get().await.map_err(|error| {
+        tracing::error!(link_id = %link.id, %error, "signing keys unavailable");
+        ApiError::Internal
+    })?;
+    keys.sign(&link.id, link.created_at, link.expires_at)
         .map_err(|error| {
             tracing::error!(link_id = %link.id, %error, "signing a token failed");
             ApiError::Internal
@@ -747,7 +750,11 @@ async fn verify(
     caller: &Caller,
     action: AuditAction,
 ) -> Result<LinkId, ApiError> {
-    match app.keys.verify(token, app.clock.now()) {
+    let keys = app.keys.get().await.map_err(|error| {
+        tracing::error!(token = %token.fingerprint(), %error, "signing keys unavailable");
+        ApiError::Internal
+    })?;
+    match keys.verify(token, app.clock.now()) {
         Ok(id) => Ok(id),
         Err(TokenError::Malformed) => {
             tracing::info!(token = %token.fingerprint(), source_ip = %caller.source_ip,

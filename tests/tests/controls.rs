@@ -797,3 +797,68 @@ async fn malformed_form_password_is_rejected_without_counting() {
     assert_eq!(response.status(), 200, "{body}");
     assert_eq!(body["downloads_remaining"], 1);
 }
+
+/// Keys in a Secrets Manager secret are read by their first use, not when
+/// the app is built, and a failed read is tried again by the next use.
+#[tokio::test]
+async fn signing_key_secret_is_read_on_first_use_and_retried() {
+    use shared::keys::{Keys, KeysError};
+    let sdk = link_tests::emulator_sdk_config();
+    let id = format!("keys-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let keys = Keys::from_secret(sdk.secrets_manager(), id.clone());
+
+    // The secret does not exist yet: building read nothing, and the first
+    // use fails.
+    let missing = keys.get().await.map(|_| ());
+    assert!(
+        matches!(missing, Err(KeysError::Secret { .. })),
+        "{missing:?}"
+    );
+
+    let text = shared::token::encode_key_entry(link_tests::TEST_KID, &link_tests::test_secret());
+    sdk.secrets_manager()
+        .create_secret()
+        .name(&id)
+        .secret_string(text)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating secret failed: {e:?}"));
+    let ring = keys
+        .get()
+        .await
+        .unwrap_or_else(|e| panic!("second read failed: {e}"));
+    let link_id = shared::domain::LinkId::generate();
+    let token = ring
+        .sign(&link_id, 0, 4_102_444_800)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        link_tests::test_keys().verify(&token, 1),
+        Ok(link_id),
+        "the secret's key signs as the configured one does"
+    );
+}
+
+/// A secret whose text is no keyring is refused at first use, with the
+/// secret's id and no key material in the error.
+#[tokio::test]
+async fn invalid_signing_key_secret_is_refused() {
+    use shared::keys::{Keys, KeysError};
+    let sdk = link_tests::emulator_sdk_config();
+    let id = format!("keys-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sdk.secrets_manager()
+        .create_secret()
+        .name(&id)
+        .secret_string("k1:c2hvcnQ")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating secret failed: {e:?}"));
+    let keys = Keys::from_secret(sdk.secrets_manager(), id.clone());
+    let error = keys.get().await.map(|_| ()).err();
+    assert!(
+        matches!(error, Some(KeysError::Invalid { .. })),
+        "{error:?}"
+    );
+    let message = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains(&id), "{message}");
+    assert!(!message.contains("c2hvcnQ"), "{message}");
+}

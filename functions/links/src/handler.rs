@@ -104,11 +104,10 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
                 limit: manage::page_size(query(request, "limit")?.as_deref())?,
             };
             let page = manage::list(app, &creator, query).await?;
-            let links = page
-                .items
-                .iter()
-                .map(|link| manage::link_details(app, link, None))
-                .collect();
+            let mut links = Vec::with_capacity(page.items.len());
+            for link in &page.items {
+                links.push(manage::link_details(app, link, None).await);
+            }
             Ok(http::json_response(
                 StatusCode::OK,
                 &LinkList {
@@ -121,12 +120,12 @@ async fn respond(app: &App, request: &Request) -> Result<Response<Body>, ApiErro
             let link = manage::own_link_finalised(app, &creator, id).await?;
             Ok(http::json_response(
                 StatusCode::OK,
-                &manage::link_details(app, &link, Some(&base)),
+                &manage::link_details(app, &link, Some(&base)).await,
             ))
         }
         Route::One(id) => {
             let link = manage::revoke(app, &creator, id).await?;
-            let mut body = manage::link_details(app, &link, None);
+            let mut body = manage::link_details(app, &link, None).await;
             body.status = Some("revoked");
             Ok(http::json_response(StatusCode::OK, &body))
         }
