@@ -1,8 +1,8 @@
 """Writes the API Gateway events that script/bench sends to the functions.
 
 They are the samples in events/, with the token, file name and file URL of
-a link the fixture made: access.json, files.json, generate-link.json and
-upload-file.json in OUT_DIR.
+a link the fixture made: one event per function in OUT_DIR, named after it.
+link-events.json is a direct invocation for the fixture's object.
 
 Usage: python bench/events.py TOKENS_FILE BUCKET OUT_DIR
 """
@@ -31,11 +31,17 @@ def main():
     generate["body"] = json.dumps(
         {"file_url": f"s3://{bucket}/bench/{file_name}", "expire_minutes": 30}
     )
+    direct = json.loads(sample("link-events-direct.json"))
+    direct["bucket"] = bucket
+    direct["key"] = f"bench/{file_name}"
     written = {
         "access.json": access,
         "files.json": files,
         "generate-link.json": json.dumps(generate),
         "upload-file.json": sample("upload-file.json"),
+        "upload-url.json": sample("upload-url.json"),
+        "links.json": sample("links-list.json"),
+        "link-events.json": json.dumps(direct),
     }
     for name, text in written.items():
         json.loads(text)

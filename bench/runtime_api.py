@@ -313,13 +313,19 @@ def aws_request_count(url):
 
 
 def status_of(kind, body):
-    """Returns the statusCode of a function's API Gateway response, or None."""
+    """Returns the statusCode of a function's API Gateway response, "link"
+    for a direct invocation's answer that holds a link, or None."""
     if kind != "response":
         return None
     try:
-        return json.loads(body).get("statusCode")
-    except (ValueError, AttributeError):
+        answer = json.loads(body)
+    except ValueError:
         return None
+    if not isinstance(answer, dict):
+        return None
+    if "statusCode" in answer:
+        return answer["statusCode"]
+    return "link" if "link_id" in answer else None
 
 
 def parse_spec(spec):

@@ -107,17 +107,17 @@ impl App {
         keys: impl Into<Keys>,
     ) -> Self {
         let dynamo = sdk.dynamodb();
-        let s3 = sdk.s3();
         let usage = Arc::new(DynamoUsage::new(dynamo.clone(), table));
         let store = Arc::new(DynamoStore::new(dynamo, table, config.audit_retention_days));
-        let notifier = config.event_bus.as_ref().map(|bus| {
-            Arc::new(EventBridgeNotifier::new(sdk.eventbridge(), bus)) as Arc<dyn Notifier>
-        });
+        let notifier = config
+            .event_bus
+            .as_ref()
+            .map(|bus| Arc::new(EventBridgeNotifier::from_settings(sdk, bus)) as Arc<dyn Notifier>);
         Self {
             keys: Arc::new(keys.into()),
             links: store.clone(),
             audit: store,
-            objects: Arc::new(S3Objects::new(s3, bucket, sdk.url_signer())),
+            objects: Arc::new(S3Objects::from_settings(sdk, bucket)),
             usage,
             clock: Arc::new(SystemClock),
             fetcher: fetcher_for(&config),
@@ -161,11 +161,11 @@ fn load_keys(source: &KeySource, sdk: Option<&AwsSettings>) -> Result<Keys, Star
             Ok(Keys::given(Keyring::parse(text)?))
         }
         KeySource::SecretsManager(id) => {
-            let client = match sdk {
-                Some(sdk) => sdk.secrets_manager(),
-                None => AwsSettings::from_env()?.secrets_manager(),
+            let sdk = match sdk {
+                Some(sdk) => sdk.clone(),
+                None => AwsSettings::from_env()?,
             };
-            Ok(Keys::from_secret(client, id.clone()))
+            Ok(Keys::from_secret(sdk, id.clone()))
         }
         KeySource::Missing => Err(StartError::NoKeys),
     }

@@ -8,17 +8,16 @@
 
 use tokio::sync::OnceCell;
 
+use crate::adapters::sdk::AwsSettings;
 use crate::token::{Keyring, KeyringError};
 
 /// Where the keyring comes from.
 enum Source {
     /// Given at start.
     Given,
-    /// The `SecretString` of a Secrets Manager secret.
-    Secret {
-        client: aws_sdk_secretsmanager::Client,
-        id: String,
-    },
+    /// The `SecretString` of a Secrets Manager secret, read with a client
+    /// built from these settings when it is needed.
+    Secret { sdk: AwsSettings, id: String },
 }
 
 /// The keyring could not be read.
@@ -37,7 +36,7 @@ pub enum KeysError {
     Invalid {
         /// The secret id.
         id: String,
-        /// What is wrong with it.
+        /// The keyring error.
         error: KeyringError,
     },
 }
@@ -68,7 +67,7 @@ impl From<Keyring> for Keys {
 }
 
 impl Keys {
-    /// A keyring known at start.
+    /// Wraps a keyring known at start.
     pub fn given(ring: Keyring) -> Self {
         Self {
             ring: OnceCell::new_with(Some(ring)),
@@ -76,14 +75,12 @@ impl Keys {
         }
     }
 
-    /// A keyring to read from secret `id` on first use.
-    pub fn from_secret(client: aws_sdk_secretsmanager::Client, id: impl Into<String>) -> Self {
+    /// Sets up a keyring to read from secret `id` on first use, with a
+    /// Secrets Manager client on `sdk`.
+    pub fn from_secret(sdk: AwsSettings, id: impl Into<String>) -> Self {
         Self {
             ring: OnceCell::new(),
-            source: Source::Secret {
-                client,
-                id: id.into(),
-            },
+            source: Source::Secret { sdk, id: id.into() },
         }
     }
 
@@ -91,7 +88,7 @@ impl Keys {
     ///
     /// # Errors
     ///
-    /// Fails when the secret cannot be read or holds no valid keyring.
+    /// Fails when the secret cannot be read or is not a valid keyring.
     pub async fn get(&self) -> Result<&Keyring, KeysError> {
         // Boxed, so that the SDK call's large future is not inlined into
         // every handler that signs or verifies.
@@ -99,12 +96,13 @@ impl Keys {
     }
 
     async fn read(&self) -> Result<Keyring, KeysError> {
-        let Source::Secret { client, id } = &self.source else {
+        let Source::Secret { sdk, id } = &self.source else {
             // `given` fills the cell, so this is never reached for it.
             unreachable!("a given keyring is always set");
         };
         tracing::info!(secret_id = %id, "reading the signing keys");
-        let output = client
+        let output = sdk
+            .secrets_manager()
             .get_secret_value()
             .secret_id(id)
             .send()

@@ -19,13 +19,14 @@
 //! caused it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::App;
+use crate::adapters::sdk::AwsSettings;
 use crate::domain::Link;
 use crate::ports::StoreError;
 
@@ -124,7 +125,10 @@ pub async fn announce(app: &App, link: &Link, kind: Kind) {
 /// Notices as events on an EventBridge bus.
 #[derive(Clone, Debug)]
 pub struct EventBridgeNotifier {
-    client: aws_sdk_eventbridge::Client,
+    client: Arc<OnceLock<aws_sdk_eventbridge::Client>>,
+    /// Builds the client at the first notice, if it was not given: most
+    /// requests send none.
+    settings: Option<AwsSettings>,
     bus: String,
 }
 
@@ -132,9 +136,28 @@ impl EventBridgeNotifier {
     /// Puts events on `bus` through `client`.
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
         Self {
-            client,
+            client: Arc::new(OnceLock::from(client)),
+            settings: None,
             bus: bus.into(),
         }
+    }
+
+    /// Puts events on `bus` through a client built from `settings` when
+    /// the first notice is sent.
+    pub fn from_settings(settings: &AwsSettings, bus: impl Into<String>) -> Self {
+        Self {
+            client: Arc::new(OnceLock::new()),
+            settings: Some(settings.clone()),
+            bus: bus.into(),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_eventbridge::Client {
+        self.client.get_or_init(|| match &self.settings {
+            Some(settings) => settings.eventbridge(),
+            // `new` fills the cell, and only `from_settings` leaves it empty.
+            None => unreachable!("an EventBridgeNotifier without settings has its client"),
+        })
     }
 }
 
@@ -150,7 +173,7 @@ impl Notifier for EventBridgeNotifier {
             .detail(detail)
             .build();
         let output = self
-            .client
+            .client()
             .put_events()
             .entries(entry)
             .send()

@@ -801,11 +801,11 @@ async fn malformed_form_password_is_rejected_without_counting() {
 /// Keys in a Secrets Manager secret are read by their first use, not when
 /// the app is built, and a failed read is tried again by the next use.
 #[tokio::test]
-async fn signing_key_secret_is_read_on_first_use_and_retried() {
+async fn signing_key_secret_is_read_lazily() {
     use shared::keys::{Keys, KeysError};
     let sdk = link_tests::emulator_sdk_config();
     let id = format!("keys-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let keys = Keys::from_secret(sdk.secrets_manager(), id.clone());
+    let keys = Keys::from_secret(sdk.clone(), id.clone());
 
     // The secret does not exist yet: building read nothing, and the first
     // use fails.
@@ -852,7 +852,7 @@ async fn invalid_signing_key_secret_is_refused() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating secret failed: {e:?}"));
-    let keys = Keys::from_secret(sdk.secrets_manager(), id.clone());
+    let keys = Keys::from_secret(sdk.clone(), id.clone());
     let error = keys.get().await.map(|_| ()).err();
     assert!(
         matches!(error, Some(KeysError::Invalid { .. })),

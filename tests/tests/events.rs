@@ -269,3 +269,24 @@ async fn links_events_list_and_revoke_the_creators_link() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(viewed.status(), 410);
 }
+
+/// The `/upload-url` sample makes a pending link and an upload URL; the link
+/// gets 409 until the bytes arrive.
+#[tokio::test]
+async fn upload_url_event_makes_a_pending_link() {
+    let test = TestApp::embedded();
+    let response = upload_url::handle(&test.app, event("upload-url", ""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), 200);
+    let created = body_json(&response);
+    assert_eq!(created["filename"], "disk-image.tar.gz");
+    assert!(
+        text(&created, "upload_url").starts_with("http"),
+        "{created}"
+    );
+    let viewed = access::handle(&test.app, event("access", &text(&created, "token")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(viewed.status(), 409);
+}

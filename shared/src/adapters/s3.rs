@@ -19,9 +19,10 @@ use aws_sdk_s3::types::ChecksumAlgorithm;
 use base64::Engine;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::s3_presign::{Presign, UrlSigner};
+use super::sdk::AwsSettings;
 use crate::domain::ObjectRef;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -31,7 +32,10 @@ use crate::secret::PresignedUrl;
 /// File bytes in one S3 bucket, with read access to the allowed ones.
 #[derive(Clone, Debug)]
 pub struct S3Objects {
-    client: Client,
+    client: Arc<OnceLock<Client>>,
+    /// Builds the client when a request first needs it, if it was not
+    /// given; a view of a link never does.
+    settings: Option<AwsSettings>,
     /// Signs download and upload URLs. Upload URLs carry no checksum
     /// parameters, which a plain `curl -T` could not satisfy.
     signer: Arc<UrlSigner>,
@@ -43,10 +47,31 @@ impl S3Objects {
     /// must address the same endpoint as `client`.
     pub fn new(client: Client, bucket: impl Into<String>, signer: UrlSigner) -> Self {
         Self {
-            client,
+            client: Arc::new(OnceLock::from(client)),
+            settings: None,
             signer: Arc::new(signer),
             bucket: bucket.into(),
         }
+    }
+
+    /// Uses `bucket` with a client and URL signer from `settings`; the
+    /// client is built by the first call that needs it, which keeps its
+    /// cost out of start-up.
+    pub fn from_settings(settings: &AwsSettings, bucket: impl Into<String>) -> Self {
+        Self {
+            client: Arc::new(OnceLock::new()),
+            settings: Some(settings.clone()),
+            signer: Arc::new(settings.url_signer()),
+            bucket: bucket.into(),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| match &self.settings {
+            Some(settings) => settings.s3(),
+            // `new` fills the cell, and only `from_settings` leaves it empty.
+            None => unreachable!("an S3Objects without settings has its client"),
+        })
     }
 }
 
@@ -82,7 +107,7 @@ impl ObjectStore for S3Objects {
         let digest = Sha256::digest(&bytes);
         let size = bytes.len() as u64;
         let output = self
-            .client
+            .client()
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -108,7 +133,7 @@ impl ObjectStore for S3Objects {
 
     async fn describe(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         let output = match self
-            .client
+            .client()
             .get_object()
             .bucket(bucket)
             .key(key)
@@ -148,7 +173,7 @@ impl ObjectStore for S3Objects {
 
     async fn get(&self, object: &ObjectRef) -> Result<Option<Bytes>, StoreError> {
         let request = self
-            .client
+            .client()
             .get_object()
             .bucket(&object.bucket)
             .key(&object.key)
@@ -250,7 +275,7 @@ impl ObjectStore for S3Objects {
             utf8_percent_encode(from_key, COPY_SOURCE_KEY)
         );
         let copied = match self
-            .client
+            .client()
             .copy_object()
             .bucket(&self.bucket)
             .key(to_key)
@@ -275,7 +300,7 @@ impl ObjectStore for S3Objects {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .delete_object()
             .bucket(&self.bucket)
             .key(key)

@@ -150,17 +150,17 @@ impl AwsSettings {
         })
     }
 
-    /// The endpoint every client uses instead of AWS's, if one is set.
+    /// Returns the endpoint every client uses instead of AWS's, if one is set.
     pub fn endpoint_url(&self) -> Option<&str> {
         self.endpoint_url.as_deref()
     }
 
-    /// The region.
+    /// Returns the region.
     pub fn region(&self) -> &str {
         &self.region
     }
 
-    /// A DynamoDB client.
+    /// Builds a DynamoDB client.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         use aws_sdk_dynamodb::config::{Builder, Region};
         let mut builder = Builder::new()
@@ -172,7 +172,7 @@ impl AwsSettings {
         aws_sdk_dynamodb::Client::from_conf(builder.build())
     }
 
-    /// An S3 client, with path-style addressing on an explicit endpoint
+    /// Builds an S3 client, with path-style addressing on an explicit endpoint
     /// (an emulator or a private endpoint, where bucket host names do not
     /// resolve).
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -187,7 +187,7 @@ impl AwsSettings {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
-    /// An EventBridge client.
+    /// Builds an EventBridge client.
     pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
         use aws_sdk_eventbridge::config::{BehaviorVersion, Builder, Region};
         let mut builder = Builder::new()
@@ -199,7 +199,7 @@ impl AwsSettings {
         aws_sdk_eventbridge::Client::from_conf(builder.build())
     }
 
-    /// A Secrets Manager client.
+    /// Builds a Secrets Manager client.
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         use aws_sdk_secretsmanager::config::{BehaviorVersion, Builder, Region};
         let mut builder = Builder::new()
@@ -211,7 +211,7 @@ impl AwsSettings {
         aws_sdk_secretsmanager::Client::from_conf(builder.build())
     }
 
-    /// The signer of presigned S3 URLs, with the same credentials, region
+    /// Builds the signer of presigned S3 URLs, with the same credentials, region
     /// and endpoint.
     pub fn url_signer(&self) -> UrlSigner {
         UrlSigner::new(
@@ -248,12 +248,12 @@ mod tests {
     }
 
     #[test]
-    fn built_in_roots_are_the_five_amazon_trust_services_roots() {
+    fn trust_roots_are_the_five_amazon_trust_services_roots() {
         assert_eq!(count_certificates(AWS_TRUST_ROOTS), 5);
     }
 
     #[test]
-    fn an_endpoint_must_be_http_or_https() {
+    fn endpoint_must_be_http_or_https() {
         let credentials = Credentials::new("a", "b", None, None, "test");
         let refused = AwsSettings::new("us-east-1", credentials.clone(), Some("ftp://x"));
         assert!(matches!(refused, Err(SdkSettingsError::BadEndpoint)));
@@ -265,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bundle_without_certificates_is_refused() {
+    fn ca_bundle_without_certificates_is_refused() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("bundle.pem");
         std::fs::write(&path, b"not a certificate").unwrap_or_else(|e| panic!("{e}"));
