@@ -261,7 +261,10 @@ def function_env(server):
 
 def start_server():
     server = Server()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop to look at its flag, by default every
+    # half second; each start ends with one, so poll more often.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                     daemon=True).start()
     return server
 
 
@@ -314,7 +317,7 @@ def aws_request_count(url):
 
 def status_of(kind, body):
     """Returns the statusCode of a function's API Gateway response, "link"
-    for a direct invocation's answer that holds a link, or None."""
+    for a direct invocation's result with a link in it, or None."""
     if kind != "response":
         return None
     try:

@@ -15,6 +15,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 use link_bench::{BenchError, SIGNING_KEYS, SIGNING_KEYS_SECRET, config_from};
+use serde_json::json;
 use shared::App;
 use shared::service::{self, LinkRequest};
 
@@ -36,18 +37,19 @@ async fn prepare_aws(table: &str, bucket: &str) -> Result<(), BenchError> {
         s3.create_bucket().bucket(bucket).send().await?;
     }
     // The functions read their keys from this secret, as deployed.
-    let secrets = sdk.secrets_manager();
+    let secrets = shared::adapters::aws_json::JsonApi::secrets_manager(&sdk);
     let secret = secrets
-        .get_secret_value()
-        .secret_id(SIGNING_KEYS_SECRET)
-        .send()
+        .call(
+            "GetSecretValue",
+            &json!({ "SecretId": SIGNING_KEYS_SECRET }),
+        )
         .await;
     if secret.is_err() {
         secrets
-            .create_secret()
-            .name(SIGNING_KEYS_SECRET)
-            .secret_string(SIGNING_KEYS)
-            .send()
+            .call(
+                "CreateSecret",
+                &json!({ "Name": SIGNING_KEYS_SECRET, "SecretString": SIGNING_KEYS }),
+            )
             .await?;
     }
     Ok(())

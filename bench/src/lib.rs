@@ -28,8 +28,8 @@ use shared::ports::{
 use shared::secret::{PresignedUrl, RawToken};
 use shared::token::Keyring;
 
-/// Name of the emulator's Secrets Manager secret that holds
-/// [`SIGNING_KEYS`], which the functions read as deployed ones do.
+/// Name of the emulator's Secrets Manager secret with [`SIGNING_KEYS`] in
+/// it, which the functions read as deployed ones do.
 pub const SIGNING_KEYS_SECRET: &str = "bench-signing-keys";
 
 /// Signing keyring of every benchmark: one 32-byte key, base64url.

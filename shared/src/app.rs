@@ -112,7 +112,7 @@ impl App {
         let notifier = config
             .event_bus
             .as_ref()
-            .map(|bus| Arc::new(EventBridgeNotifier::from_settings(sdk, bus)) as Arc<dyn Notifier>);
+            .map(|bus| Arc::new(EventBridgeNotifier::new(sdk, bus)) as Arc<dyn Notifier>);
         Self {
             keys: Arc::new(keys.into()),
             links: store.clone(),
@@ -151,8 +151,9 @@ impl App {
     }
 }
 
-/// The keyring of `source`. A Secrets Manager secret is read by the first
-/// request that needs it, not here, so that start-up makes no network call.
+/// Prepares the keyring of `source`. A Secrets Manager secret is read by
+/// the first request that needs it, not here, so that start-up makes no
+/// network call.
 fn load_keys(source: &KeySource, sdk: Option<&AwsSettings>) -> Result<Keys, StartError> {
     match source {
         KeySource::Inline(text) => {

@@ -8,16 +8,16 @@
 
 use tokio::sync::OnceCell;
 
+use crate::adapters::aws_json::JsonApi;
 use crate::adapters::sdk::AwsSettings;
 use crate::token::{Keyring, KeyringError};
 
-/// Where the keyring comes from.
+/// The origin of the keyring.
 enum Source {
     /// Given at start.
     Given,
-    /// The `SecretString` of a Secrets Manager secret, read with a client
-    /// built from these settings when it is needed.
-    Secret { sdk: AwsSettings, id: String },
+    /// The `SecretString` of a Secrets Manager secret.
+    Secret { api: JsonApi, id: String },
 }
 
 /// The keyring could not be read.
@@ -75,12 +75,15 @@ impl Keys {
         }
     }
 
-    /// Sets up a keyring to read from secret `id` on first use, with a
-    /// Secrets Manager client on `sdk`.
+    /// Sets up a keyring to read from secret `id` on first use, with the
+    /// credentials and endpoint of `sdk`.
     pub fn from_secret(sdk: AwsSettings, id: impl Into<String>) -> Self {
         Self {
             ring: OnceCell::new(),
-            source: Source::Secret { sdk, id: id.into() },
+            source: Source::Secret {
+                api: JsonApi::secrets_manager(&sdk),
+                id: id.into(),
+            },
         }
     }
 
@@ -96,25 +99,24 @@ impl Keys {
     }
 
     async fn read(&self) -> Result<Keyring, KeysError> {
-        let Source::Secret { sdk, id } = &self.source else {
+        let Source::Secret { api, id } = &self.source else {
             // `given` fills the cell, so this is never reached for it.
             unreachable!("a given keyring is always set");
         };
         tracing::info!(secret_id = %id, "reading the signing keys");
-        let output = sdk
-            .secrets_manager()
-            .get_secret_value()
-            .secret_id(id)
-            .send()
+        let output = api
+            .call("GetSecretValue", &serde_json::json!({ "SecretId": id }))
             .await
             .map_err(|e| KeysError::Secret {
                 id: id.clone(),
-                reason: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                reason: e.to_string(),
             })?;
-        let text = output.secret_string().ok_or_else(|| KeysError::Secret {
-            id: id.clone(),
-            reason: "the secret has no SecretString value".into(),
-        })?;
+        let text = output["SecretString"]
+            .as_str()
+            .ok_or_else(|| KeysError::Secret {
+                id: id.clone(),
+                reason: "the secret has no SecretString value".into(),
+            })?;
         Keyring::parse(text).map_err(|error| KeysError::Invalid {
             id: id.clone(),
             error,

@@ -19,13 +19,14 @@
 //! caused it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::App;
+use crate::adapters::aws_json::JsonApi;
 use crate::adapters::sdk::AwsSettings;
 use crate::domain::Link;
 use crate::ports::StoreError;
@@ -125,39 +126,18 @@ pub async fn announce(app: &App, link: &Link, kind: Kind) {
 /// Notices as events on an EventBridge bus.
 #[derive(Clone, Debug)]
 pub struct EventBridgeNotifier {
-    client: Arc<OnceLock<aws_sdk_eventbridge::Client>>,
-    /// Builds the client at the first notice, if it was not given: most
-    /// requests send none.
-    settings: Option<AwsSettings>,
+    api: JsonApi,
     bus: String,
 }
 
 impl EventBridgeNotifier {
-    /// Puts events on `bus` through `client`.
-    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+    /// Puts events on `bus` with the credentials and endpoint of
+    /// `settings`.
+    pub fn new(settings: &AwsSettings, bus: impl Into<String>) -> Self {
         Self {
-            client: Arc::new(OnceLock::from(client)),
-            settings: None,
+            api: JsonApi::eventbridge(settings),
             bus: bus.into(),
         }
-    }
-
-    /// Puts events on `bus` through a client built from `settings` when
-    /// the first notice is sent.
-    pub fn from_settings(settings: &AwsSettings, bus: impl Into<String>) -> Self {
-        Self {
-            client: Arc::new(OnceLock::new()),
-            settings: Some(settings.clone()),
-            bus: bus.into(),
-        }
-    }
-
-    fn client(&self) -> &aws_sdk_eventbridge::Client {
-        self.client.get_or_init(|| match &self.settings {
-            Some(settings) => settings.eventbridge(),
-            // `new` fills the cell, and only `from_settings` leaves it empty.
-            None => unreachable!("an EventBridgeNotifier without settings has its client"),
-        })
     }
 }
 
@@ -166,20 +146,20 @@ impl Notifier for EventBridgeNotifier {
     async fn send(&self, kind: Kind, notice: &Notice) -> Result<(), StoreError> {
         let detail =
             serde_json::to_string(notice).map_err(|e| StoreError::new("encode notification", e))?;
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(EVENT_SOURCE)
-            .detail_type(kind.detail_type())
-            .detail(detail)
-            .build();
+        let input = serde_json::json!({
+            "Entries": [{
+                "EventBusName": self.bus,
+                "Source": EVENT_SOURCE,
+                "DetailType": kind.detail_type(),
+                "Detail": detail,
+            }]
+        });
         let output = self
-            .client()
-            .put_events()
-            .entries(entry)
-            .send()
+            .api
+            .call("PutEvents", &input)
             .await
             .map_err(|e| StoreError::new("eventbridge put_events", e))?;
-        if output.failed_entry_count() > 0 {
+        if output["FailedEntryCount"].as_u64().unwrap_or(0) > 0 {
             return Err(StoreError::new(
                 "eventbridge put_events",
                 "the bus refused the event",

@@ -692,12 +692,10 @@ async fn notifications_announce_first_open_and_used_up(store: Store) {
 #[tokio::test]
 async fn eventbridge_notifier_puts_events_on_the_emulator() {
     use shared::notify::{EventBridgeNotifier, Kind, Notice, Notifier};
-    let client = link_tests::emulator_sdk_config().eventbridge();
+    let sdk = link_tests::emulator_sdk_config();
     let bus = format!("links-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    client
-        .create_event_bus()
-        .name(&bus)
-        .send()
+    shared::adapters::aws_json::JsonApi::eventbridge(&sdk)
+        .call("CreateEventBus", &json!({ "Name": bus }))
         .await
         .unwrap_or_else(|e| panic!("creating bus failed: {e:?}"));
 
@@ -715,11 +713,11 @@ async fn eventbridge_notifier_puts_events_on_the_emulator() {
         .flatten()
         .unwrap_or_else(|| panic!("link missing"));
 
-    let notifier = EventBridgeNotifier::new(client.clone(), &bus);
+    let notifier = EventBridgeNotifier::new(&sdk, &bus);
     let notice = Notice::new(&link, Kind::FirstOpened, 0);
     let sent = notifier.send(Kind::FirstOpened, &notice).await;
     assert!(sent.is_ok(), "{sent:?}");
-    let missing = EventBridgeNotifier::new(client, "no-such-bus-anywhere");
+    let missing = EventBridgeNotifier::new(&sdk, "no-such-bus-anywhere");
     let refused = missing.send(Kind::UsedUp, &notice).await;
     assert!(refused.is_err(), "a bus that does not exist must fail");
 }
@@ -816,11 +814,8 @@ async fn signing_key_secret_is_read_lazily() {
     );
 
     let text = shared::token::encode_key_entry(link_tests::TEST_KID, &link_tests::test_secret());
-    sdk.secrets_manager()
-        .create_secret()
-        .name(&id)
-        .secret_string(text)
-        .send()
+    shared::adapters::aws_json::JsonApi::secrets_manager(&sdk)
+        .call("CreateSecret", &json!({ "Name": id, "SecretString": text }))
         .await
         .unwrap_or_else(|e| panic!("creating secret failed: {e:?}"));
     let ring = keys
@@ -845,11 +840,11 @@ async fn invalid_signing_key_secret_is_refused() {
     use shared::keys::{Keys, KeysError};
     let sdk = link_tests::emulator_sdk_config();
     let id = format!("keys-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    sdk.secrets_manager()
-        .create_secret()
-        .name(&id)
-        .secret_string("k1:c2hvcnQ")
-        .send()
+    shared::adapters::aws_json::JsonApi::secrets_manager(&sdk)
+        .call(
+            "CreateSecret",
+            &json!({ "Name": id, "SecretString": "k1:c2hvcnQ" }),
+        )
         .await
         .unwrap_or_else(|e| panic!("creating secret failed: {e:?}"));
     let keys = Keys::from_secret(sdk.clone(), id.clone());

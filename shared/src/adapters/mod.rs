@@ -1,6 +1,7 @@
 //! Implementations of the [`crate::ports`] traits: DynamoDB and S3 for AWS,
 //! SQLite and a folder of files for the embedded store.
 
+pub mod aws_json;
 pub mod dynamo;
 pub mod embedded;
 pub mod local_urls;

@@ -54,9 +54,9 @@ impl S3Objects {
         }
     }
 
-    /// Uses `bucket` with a client and URL signer from `settings`; the
-    /// client is built by the first call that needs it, which keeps its
-    /// cost out of start-up.
+    /// Uses `bucket` with a client and URL signer from `settings`. The
+    /// client is built by the first call that needs it, so start-up does
+    /// not pay for it.
     pub fn from_settings(settings: &AwsSettings, bucket: impl Into<String>) -> Self {
         Self {
             client: Arc::new(OnceLock::new()),

@@ -2,8 +2,8 @@
 //! gives a function, without the SDK's default credential and region chains.
 //!
 //! The chains look for profile files, web identity tokens, SSO caches and
-//! the instance metadata service, and building them loaded every root
-//! certificate of the operating system; that was most of a function's
+//! the instance metadata service. Building them loaded every root
+//! certificate of the operating system, which was most of a function's
 //! start-up. A function needs none of it: Lambda puts the region and the
 //! role's credentials in `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
@@ -13,6 +13,8 @@
 //! PEM file to trust instead, for an endpoint behind another authority.
 //! `AWS_ENDPOINT_URL` sends every client to one endpoint, such as a local
 //! emulator, with path-style bucket addressing.
+
+use std::sync::Arc;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -36,12 +38,12 @@ pub enum SdkSettingsError {
     /// No credentials are set.
     #[error("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (Lambda sets them for the role)")]
     NoCredentials,
-    /// `AWS_CA_BUNDLE` cannot be read or holds no certificate.
+    /// `AWS_CA_BUNDLE` cannot be read or has no certificate in it.
     #[error("AWS_CA_BUNDLE {path}: {reason}")]
     CaBundle {
         /// The path in the variable.
         path: String,
-        /// What is wrong with it.
+        /// The fault found.
         reason: String,
     },
     /// `AWS_ENDPOINT_URL` is not an http or https URL.
@@ -60,6 +62,8 @@ pub struct AwsSettings {
     credentials: SharedCredentialsProvider,
     endpoint_url: Option<String>,
     http: SharedHttpClient,
+    /// PEM text of the trusted root certificates.
+    roots: Arc<[u8]>,
 }
 
 fn variable(name: &str) -> Option<String> {
@@ -131,9 +135,10 @@ impl AwsSettings {
         {
             return Err(SdkSettingsError::BadEndpoint);
         }
+        let roots: Arc<[u8]> = roots.into();
         let trust = TrustStore::empty()
             .with_native_roots(false)
-            .with_pem_certificate(roots);
+            .with_pem_certificate(roots.to_vec());
         let tls = TlsContext::builder()
             .with_trust_store(trust)
             .build()
@@ -147,7 +152,23 @@ impl AwsSettings {
             credentials: SharedCredentialsProvider::new(credentials),
             endpoint_url,
             http,
+            roots,
         })
+    }
+
+    /// Returns the credentials every client signs with.
+    pub fn credentials(&self) -> &SharedCredentialsProvider {
+        &self.credentials
+    }
+
+    /// Returns the HTTP client of the SDK clients, for building others.
+    pub fn http_client(&self) -> SharedHttpClient {
+        self.http.clone()
+    }
+
+    /// Returns the PEM text of the root certificates TLS trusts.
+    pub fn trust_roots(&self) -> &[u8] {
+        &self.roots
     }
 
     /// Returns the endpoint every client uses instead of AWS's, if one is set.
@@ -187,30 +208,6 @@ impl AwsSettings {
         aws_sdk_s3::Client::from_conf(builder.build())
     }
 
-    /// Builds an EventBridge client.
-    pub fn eventbridge(&self) -> aws_sdk_eventbridge::Client {
-        use aws_sdk_eventbridge::config::{BehaviorVersion, Builder, Region};
-        let mut builder = Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
-            .credentials_provider(self.credentials.clone())
-            .http_client(self.http.clone());
-        builder.set_endpoint_url(self.endpoint_url.clone());
-        aws_sdk_eventbridge::Client::from_conf(builder.build())
-    }
-
-    /// Builds a Secrets Manager client.
-    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
-        use aws_sdk_secretsmanager::config::{BehaviorVersion, Builder, Region};
-        let mut builder = Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(self.region.clone()))
-            .credentials_provider(self.credentials.clone())
-            .http_client(self.http.clone());
-        builder.set_endpoint_url(self.endpoint_url.clone());
-        aws_sdk_secretsmanager::Client::from_conf(builder.build())
-    }
-
     /// Builds the signer of presigned S3 URLs, with the same credentials, region
     /// and endpoint.
     pub fn url_signer(&self) -> UrlSigner {
@@ -248,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn trust_roots_are_the_five_amazon_trust_services_roots() {
+    fn trust_roots_count_five() {
         assert_eq!(count_certificates(AWS_TRUST_ROOTS), 5);
     }
 
