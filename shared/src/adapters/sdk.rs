@@ -21,7 +21,11 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_dynamodb::config::BehaviorVersion;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::adapters::UrlSigner;
 
@@ -143,10 +147,12 @@ impl AwsSettings {
             .with_trust_store(trust)
             .build()
             .map_err(|e| SdkSettingsError::Tls(e.to_string()))?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .tls_context(tls)
-            .build_https();
+        let http = SharedHttpClient::new(TlsAtFirstRequest(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .tls_context(tls)
+                .build_https(),
+        ));
         Ok(Self {
             region,
             credentials: SharedCredentialsProvider::new(credentials),
@@ -216,6 +222,27 @@ impl AwsSettings {
             &self.region,
             self.endpoint_url(),
         )
+    }
+}
+
+/// The SDK's HTTP client without its check at client construction, which
+/// builds the TLS settings (parsing the root certificates) there. The first
+/// request builds them instead, as it opens the first connection; a
+/// malformed `AWS_CA_BUNDLE` is refused by [`AwsSettings::from_env`].
+#[derive(Debug)]
+struct TlsAtFirstRequest(SharedHttpClient);
+
+impl HttpClient for TlsAtFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
