@@ -310,9 +310,9 @@ def section_init(page, results):
             text += (
                 f"Of its instructions, {fn['binary'] - base['binary']:,} more than hello's "
                 f"are its own code: logging set-up, `Config::from_env` and "
-                f"`App::from_config`, which builds the DynamoDB client with its endpoint "
-                f"rules and TLS settings (the S3, EventBridge and Secrets Manager calls "
-                f"wait for the first request that needs them). "
+                f"`App::from_config`, which builds the DynamoDB client and its endpoint "
+                f"rules. The TLS settings and the S3, EventBridge and Secrets Manager "
+                f"clients wait for the first request that needs them. "
                 f"{fn['dynamic loader'] - base['dynamic loader']:,} more are the dynamic "
                 f"loader's, which relocates a binary of {size(sizes[worst_name]['bytes'])} "
                 f"against hello's {size(sizes['hello-lambda']['bytes'])}. The kernel's "
@@ -333,9 +333,11 @@ def section_init(page, results):
         f"signing key secret and then serves the event; its calls go to the emulator "
         f"on loopback, which is not limited and stands in for Secrets Manager, "
         f"DynamoDB and S3. The events are the samples in `events/` with a fixture "
-        f"link's token; `link-events` gets a direct invocation that makes a link to "
-        f"the fixture's object, and its status column says `link` when the answer "
-        f"holds one. {quota['runs']} starts each:",
+        f"link's token"
+        + ("; `link-events` gets a direct invocation that makes a link to the "
+           "fixture's object, and its status column says `link` when the result has one"
+           if "link-events" in FUNCTIONS else "")
+        + f". {quota['runs']} starts each:",
         "",
     )
     rows = []
@@ -525,9 +527,9 @@ def section_calls(page, results):
             "no single call that both reads or conditionally updates one item and "
             "writes another: `TransactWriteItems` returns no attributes, so a "
             "download would need a read before it, and still two calls. Keeping the "
-            "records inside the link item would make one call, but DynamoDB bills a "
-            "read or write by the whole item's size, so every later check of a link "
-            "would pay for its whole history, and an item stops at 400 KB. Deriving "
+            "records inside the link item would make one call. But DynamoDB bills a "
+            "read or write by the whole item's size: every later check of a link "
+            "would pay for its whole history, up to the item limit of 400 KB. Deriving "
             "the record afterwards from a DynamoDB stream of the link item would "
             "also make one call, at the price of a record that lags the access and "
             "another function to run; the service keeps the synchronous write.",
