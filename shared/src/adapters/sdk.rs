@@ -126,6 +126,26 @@ impl AwsSettings {
         )
     }
 
+    /// Settings like [`AwsSettings::new`] that trust the certificates in
+    /// `roots` (PEM) instead of the Amazon roots, as `AWS_CA_BUNDLE` does.
+    ///
+    /// # Errors
+    ///
+    /// Fails when `endpoint_url` is not an http or https URL.
+    pub fn with_trust_roots(
+        region: &str,
+        credentials: Credentials,
+        endpoint_url: Option<&str>,
+        roots: Vec<u8>,
+    ) -> Result<Self, SdkSettingsError> {
+        Self::build(
+            region.to_owned(),
+            credentials,
+            endpoint_url.map(str::to_owned),
+            roots,
+        )
+    }
+
     fn build(
         region: String,
         credentials: Credentials,
