@@ -80,6 +80,9 @@ def section_machine(page, results):
             ["Rust (native builds)", machine["rustc"]],
             ["Rust (arm64 build)", machine.get("rustc_arm64", "not built")],
             ["load average (1 min) at start and end", f"{machine['load_start']} and {machine['load_end']}"],
+            ["CPU busy (both cores) in the second before the timed steps",
+             f"{machine['busy_before_timed_percent']}%, after waiting {machine['quiet_wait_s']} s"
+             if "busy_before_timed_percent" in machine else "not measured"],
             ["script/bench time in tools and builds", f"{machine['build_s']:.0f} s"],
             ["CPU time of the tools and builds (all processes)",
              f"{machine['build_cpu_s']:.0f} s" if "build_cpu_s" in machine else "not measured"],
@@ -88,7 +91,10 @@ def section_machine(page, results):
     )
     page.add(
         "The machine is shared: the load average shows how busy its two cores "
-        "were with other work. Every timing except the package size comes from "
+        "were with other work. The timed steps (start-up, handler CPU, throughput) "
+        "run after the arm64 build, once the cores are less than 10% busy over one "
+        "second or after 20 s of waiting; the table lists the busy share they "
+        "started with. Every timing except the package size comes from "
         "native x86_64 release builds, not from the arm64 binaries that are deployed, "
         "which cannot run here. The native builds use the workspace's release profile "
         "(`opt-level = \"s\"`, one codegen unit, stripped) with LTO off "
@@ -541,7 +547,7 @@ def section_throughput(page, results):
     runs = load(results, "throughput.json")
     page.add("## 6. Local API throughput", "")
     page.add(
-        "`wrk` on loopback against `target/release/local-server` over the "
+        "`wrk` on loopback against the release build of `local-server` over the "
         "embedded store (SQLite and a folder), and against "
         "`bench/src/bin/hello-http.rs`, a bare hyper server on the same stack, as "
         "the ceiling. The load generator shares the two cores with the server. "
