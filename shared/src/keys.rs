@@ -28,7 +28,7 @@ pub enum KeysError {
     Secret {
         /// The secret id.
         id: String,
-        /// Why.
+        /// Why the read failed.
         reason: String,
     },
     /// The secret's text is not a valid keyring.
@@ -87,14 +87,15 @@ impl Keys {
         }
     }
 
-    /// Returns the keyring, reading the secret first if no request has yet.
+    /// Returns the keyring. The first call reads the secret, and so does the
+    /// next call after a failed read.
     ///
     /// # Errors
     ///
     /// Fails when the secret cannot be read or is not a valid keyring.
     pub async fn get(&self) -> Result<&Keyring, KeysError> {
-        // Boxed, so that the SDK call's large future is not inlined into
-        // every handler that signs or verifies.
+        // Boxed, so that the Secrets Manager call's large future is not
+        // inlined into every handler that signs or verifies.
         self.ring.get_or_try_init(|| Box::pin(self.read())).await
     }
 

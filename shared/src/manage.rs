@@ -162,7 +162,7 @@ pub async fn own_link(app: &App, creator: &str, id: &str) -> Result<Link, ApiErr
 
 /// Reads one of the creator's links for `GET /links/{id}`. A pending large
 /// upload whose object has arrived is finalised first, as `/access` does, so
-/// a creator polling this route gets the link as active even when no
+/// a creator polling this route finds the link active even when no
 /// storage event runs. Counts no view or download.
 ///
 /// # Errors

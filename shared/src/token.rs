@@ -59,7 +59,7 @@ fn fixed_validation() -> Validation {
 }
 
 /// HS256 as the JWT library's only cryptography. With no other algorithm
-/// built in, a token that names one is refused by the library as well as by
+/// built in, a token that names one is rejected by the library as well as by
 /// [`Keyring::verify`], and no RSA or elliptic-curve code is linked.
 mod hs256 {
     use hmac::{Hmac, KeyInit, Mac};
@@ -406,6 +406,39 @@ pub fn encode_key_entry(kid: &str, secret: &[u8]) -> String {
     format!("{kid}:{}", URL_SAFE_NO_PAD.encode(secret))
 }
 
+/// Signs a JWT with HMAC by hand, for tests. `header`'s algorithm picks
+/// SHA-256, -384 or -512: the JWT library here carries HS256 alone, and
+/// tokens of the other HMAC algorithms are what an attacker would try.
+///
+/// # Panics
+///
+/// Panics when `header` names an algorithm other than HS256, HS384 or HS512.
+#[cfg(any(test, feature = "test-util"))]
+pub fn hmac_jwt(header: &Header, claims: &serde_json::Value, secret: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use hmac::{Hmac, KeyInit, Mac};
+
+    fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        let mut mac = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|e| panic!("{e}"));
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    let header_json = serde_json::to_string(header).unwrap_or_else(|e| panic!("{e}"));
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header_json),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = match header.alg {
+        Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(secret, message.as_bytes()),
+        Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(secret, message.as_bytes()),
+        Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(secret, message.as_bytes()),
+        other => panic!("not an HMAC algorithm: {other:?}"),
+    };
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,29 +457,10 @@ mod tests {
         RawToken::new(format!("{h}.{c}.{sig}"))
     }
 
-    /// Signs `claims` with HMAC over SHA-256, -384 or -512 by hand, so that
-    /// tokens of algorithms the provider lacks can be made.
     fn hmac_token(alg: Algorithm, claims: serde_json::Value, secret: &[u8]) -> RawToken {
-        use hmac::{Hmac, KeyInit, Mac};
-        fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
-            let mut mac = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|e| panic!("{e}"));
-            mac.update(message);
-            mac.finalize().into_bytes().to_vec()
-        }
-        let name = format!("{alg:?}");
-        let header = json!({"alg": name, "typ": "JWT", "kid": "k1"});
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = match alg {
-            Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(secret, message.as_bytes()),
-            Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(secret, message.as_bytes()),
-            Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(secret, message.as_bytes()),
-            other => panic!("not an HMAC algorithm: {other:?}"),
-        };
-        RawToken::new(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        let mut header = Header::new(alg);
+        header.kid = Some("k1".into());
+        RawToken::new(hmac_jwt(&header, &claims, secret))
     }
 
     #[test]

@@ -223,37 +223,8 @@ impl shared::notify::Notifier for RecordingNotifier {
     }
 }
 
-/// Signs a JWT with HMAC by hand: `header`'s algorithm picks SHA-256, -384
-/// or -512. The service's JWT library carries HS256 alone, so tokens of the
-/// other HMAC algorithms, which attackers try, are made here.
-pub fn hmac_jwt(
-    header: &jsonwebtoken::Header,
-    claims: &serde_json::Value,
-    secret: &[u8],
-) -> String {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use hmac::{Hmac, KeyInit, Mac};
-    use jsonwebtoken::Algorithm;
-    fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut mac = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|e| panic!("{e}"));
-        mac.update(message);
-        mac.finalize().into_bytes().to_vec()
-    }
-    let header_json = serde_json::to_string(header).unwrap_or_else(|e| panic!("{e}"));
-    let message = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header_json),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = match header.alg {
-        Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(secret, message.as_bytes()),
-        Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(secret, message.as_bytes()),
-        Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(secret, message.as_bytes()),
-        other => panic!("not an HMAC algorithm: {other:?}"),
-    };
-    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
+/// Signs a JWT with HMAC by hand; see [`shared::token::hmac_jwt`].
+pub use shared::token::hmac_jwt;
 
 /// SDK settings aimed at the emulator named in `TEST_EMULATOR_URL`, with
 /// fake credentials; never the default AWS endpoints.

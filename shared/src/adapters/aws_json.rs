@@ -30,7 +30,7 @@ pub enum CallError {
     /// The request could not be signed or sent, or the response read.
     #[error("{0}")]
     Transport(String),
-    /// The service refused the call.
+    /// The service returned an error.
     #[error("{code} (HTTP {status}): {message}")]
     Service {
         /// HTTP status.
@@ -122,12 +122,12 @@ impl JsonApi {
         Ok(self.http.get_or_init(|| client))
     }
 
-    /// Calls `operation` with `input` and returns the answer's JSON.
+    /// Calls `operation` with `input` and returns the response's JSON.
     ///
     /// # Errors
     ///
-    /// Fails when the call cannot be made, or the service refuses it, after
-    /// a second attempt for failures that may pass.
+    /// Fails when the call cannot be made or the service returns an error.
+    /// Transport errors, throttling and server errors get a second attempt.
     pub async fn call(&self, operation: &str, input: &Value) -> Result<Value, CallError> {
         let body = serde_json::to_vec(input).map_err(|e| CallError::Transport(e.to_string()))?;
         let mut attempt = 1;
@@ -208,14 +208,14 @@ impl JsonApi {
 /// Reads an error response: `__type` names the error, after a `#` when it
 /// carries a namespace, and `message` or `Message` explains it.
 fn service_error(status: u16, body: &[u8]) -> CallError {
-    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let code = answer["__type"]
+    let response: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = response["__type"]
         .as_str()
         .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned())
         .unwrap_or_else(|| format!("HTTP{status}"));
-    let message = answer["message"]
+    let message = response["message"]
         .as_str()
-        .or_else(|| answer["Message"].as_str())
+        .or_else(|| response["Message"].as_str())
         .unwrap_or_default()
         .to_owned();
     CallError::Service {

@@ -47,13 +47,13 @@ pub enum SdkSettingsError {
     CaBundle {
         /// The path in the variable.
         path: String,
-        /// The fault found.
+        /// Why the file was rejected.
         reason: String,
     },
     /// `AWS_ENDPOINT_URL` is not an http or https URL.
     #[error("AWS_ENDPOINT_URL must start with http:// or https://")]
     BadEndpoint,
-    /// The TLS settings were refused.
+    /// The TLS library rejected the settings.
     #[error("TLS settings: {0}")]
     Tls(String),
 }
@@ -118,12 +118,7 @@ impl AwsSettings {
         credentials: Credentials,
         endpoint_url: Option<&str>,
     ) -> Result<Self, SdkSettingsError> {
-        Self::build(
-            region.to_owned(),
-            credentials,
-            endpoint_url.map(str::to_owned),
-            AWS_TRUST_ROOTS.to_vec(),
-        )
+        Self::with_trust_roots(region, credentials, endpoint_url, AWS_TRUST_ROOTS.to_vec())
     }
 
     /// Settings like [`AwsSettings::new`] that trust the certificates in
@@ -248,7 +243,7 @@ impl AwsSettings {
 /// The SDK's HTTP client without its check at client construction, which
 /// builds the TLS settings (parsing the root certificates) there. The first
 /// request builds them instead, as it opens the first connection; a
-/// malformed `AWS_CA_BUNDLE` is refused by [`AwsSettings::from_env`].
+/// malformed `AWS_CA_BUNDLE` is rejected by [`AwsSettings::from_env`].
 #[derive(Debug)]
 struct TlsAtFirstRequest(SharedHttpClient);
 
@@ -267,16 +262,16 @@ impl HttpClient for TlsAtFirstRequest {
 }
 
 fn read_bundle(path: &str) -> Result<Vec<u8>, SdkSettingsError> {
-    let bad = |reason: String| SdkSettingsError::CaBundle {
+    let invalid = |reason: String| SdkSettingsError::CaBundle {
         path: path.to_owned(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
     if !bytes
         .windows(b"-----BEGIN CERTIFICATE-----".len())
         .any(|w| w == b"-----BEGIN CERTIFICATE-----")
     {
-        return Err(bad("no PEM certificate in the file".into()));
+        return Err(invalid("no PEM certificate in the file".into()));
     }
     Ok(bytes)
 }
@@ -299,8 +294,8 @@ mod tests {
     #[test]
     fn endpoint_must_be_http_or_https() {
         let credentials = Credentials::new("a", "b", None, None, "test");
-        let refused = AwsSettings::new("us-east-1", credentials.clone(), Some("ftp://x"));
-        assert!(matches!(refused, Err(SdkSettingsError::BadEndpoint)));
+        let rejected = AwsSettings::new("us-east-1", credentials.clone(), Some("ftp://x"));
+        assert!(matches!(rejected, Err(SdkSettingsError::BadEndpoint)));
         let settings = AwsSettings::new("us-east-1", credentials, Some("http://127.0.0.1:9/"));
         assert_eq!(
             settings.ok().as_ref().and_then(AwsSettings::endpoint_url),
@@ -309,12 +304,12 @@ mod tests {
     }
 
     #[test]
-    fn ca_bundle_without_certificates_is_refused() {
+    fn ca_bundle_without_certificates_is_rejected() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("bundle.pem");
         std::fs::write(&path, b"not a certificate").unwrap_or_else(|e| panic!("{e}"));
-        let refused = read_bundle(&path.to_string_lossy());
-        assert!(matches!(refused, Err(SdkSettingsError::CaBundle { .. })));
+        let rejected = read_bundle(&path.to_string_lossy());
+        assert!(matches!(rejected, Err(SdkSettingsError::CaBundle { .. })));
         let missing = read_bundle(&dir.path().join("absent.pem").to_string_lossy());
         assert!(matches!(missing, Err(SdkSettingsError::CaBundle { .. })));
     }
