@@ -321,14 +321,14 @@ def status_of(kind, body):
     if kind != "response":
         return None
     try:
-        answer = json.loads(body)
+        result = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(answer, dict):
+    if not isinstance(result, dict):
         return None
-    if "statusCode" in answer:
-        return answer["statusCode"]
-    return "link" if "link_id" in answer else None
+    if "statusCode" in result:
+        return result["statusCode"]
+    return "link" if "link_id" in result else None
 
 
 def parse_spec(spec):

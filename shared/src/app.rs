@@ -66,7 +66,7 @@ pub enum StartError {
     /// A store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The AWS client settings are missing or wrong.
+    /// The AWS client settings are missing or invalid.
     #[error("AWS settings: {0}")]
     Aws(#[from] SdkSettingsError),
 }

@@ -833,10 +833,10 @@ async fn signing_key_secret_is_read_lazily() {
     );
 }
 
-/// A secret whose text is no keyring is refused at first use, with the
+/// A secret whose text is not a keyring is rejected at first use, with the
 /// secret's id and no key material in the error.
 #[tokio::test]
-async fn invalid_signing_key_secret_is_refused() {
+async fn invalid_signing_key_secret_is_rejected() {
     use shared::keys::{Keys, KeysError};
     let sdk = link_tests::emulator_sdk_config();
     let id = format!("keys-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);

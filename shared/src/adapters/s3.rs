@@ -33,8 +33,8 @@ use crate::secret::PresignedUrl;
 #[derive(Clone, Debug)]
 pub struct S3Objects {
     client: Arc<OnceLock<Client>>,
-    /// Builds the client when a request first needs it, if it was not
-    /// given; a view of a link never does.
+    /// Settings the client is built from at its first use, when it was not
+    /// given. A view of a link never uses it.
     settings: Option<AwsSettings>,
     /// Signs download and upload URLs. Upload URLs carry no checksum
     /// parameters, which a plain `curl -T` could not satisfy.
