@@ -175,6 +175,8 @@ impl JsonApi {
             .map_err(|e| CallError::Transport(format!("signing: {e}")))?
             .into_parts();
         let (signed_headers, _) = instructions.into_parts();
+        // NOTE: the emulator the tests use (moto) does not check header
+        // signatures, so no test here shows that AWS accepts these.
 
         let mut request = self
             .http()?
