@@ -15,8 +15,8 @@ use shared::adapters::embedded::PutStreamError;
 use shared::adapters::local_urls::UrlError;
 use shared::domain::{Denial, ParamError};
 use shared::http::ApiError;
-use shared::ports::{Clock, SystemClock};
-use shared::uploads::{Finalised, PENDING_PREFIX, finalise_upload};
+use shared::ports::{Clock, StoreError, SystemClock};
+use shared::uploads::{Finalised, PENDING_PREFIX, finalise_upload, reject_oversized_upload};
 
 use crate::{ResponseBody, to_hyper, whole};
 
@@ -118,9 +118,7 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > grant.max_bytes) {
-        return error(ApiError::PayloadTooLarge {
-            limit: grant.max_bytes,
-        });
+        return finalised_response(reject_oversized_upload(app, &grant.key).await);
     }
 
     let chunks = BodyStream::new(request.into_body())
@@ -137,8 +135,8 @@ pub async fn upload(
         Ok(info) => {
             tracing::info!(source_ip = %peer.ip(), size = info.size, "upload received");
         }
-        Err(PutStreamError::TooLarge { limit }) => {
-            return error(ApiError::PayloadTooLarge { limit });
+        Err(PutStreamError::TooLarge { .. }) => {
+            return finalised_response(reject_oversized_upload(app, &grant.key).await);
         }
         Err(PutStreamError::Body(reason)) => {
             tracing::info!(source_ip = %peer.ip(), %reason, "upload body could not be read");
@@ -150,7 +148,13 @@ pub async fn upload(
         Err(PutStreamError::Store(store)) => return error(store.into()),
     }
 
-    match finalise_upload(app, &grant.key).await {
+    finalised_response(finalise_upload(app, &grant.key).await)
+}
+
+/// Turns the outcome of finalising or rejecting an upload into the response to
+/// its `PUT`.
+fn finalised_response(result: Result<Finalised, StoreError>) -> Response<ResponseBody> {
+    match result {
         Ok(Finalised::Completed(link)) => {
             let body = serde_json::json!({
                 "status": "active",

@@ -231,6 +231,35 @@ pub async fn finalise_upload(app: &App, key: &str) -> Result<Finalised, StoreErr
     Ok(Finalised::Completed(Box::new(completed)))
 }
 
+/// Rejects an upload to `key` whose body is larger than the link's declared
+/// size, before any of it is stored: the link is revoked, as for a body of
+/// any other wrong size. Used where the upload's size is known before it is
+/// stored (the local server's upload URL signs the declared size).
+///
+/// # Errors
+///
+/// Returns the store's failure; the link is then left pending.
+pub async fn reject_oversized_upload(app: &App, key: &str) -> Result<Finalised, StoreError> {
+    let Some((id, _)) = parse_pending_key(key) else {
+        return Ok(Finalised::Ignored);
+    };
+    let Some(link) = app.links.get(&id).await? else {
+        return Ok(Finalised::Rejected("no_link"));
+    };
+    if link.upload_deadline.is_none() {
+        return Ok(Finalised::AlreadyDone);
+    }
+    if let LinkState::Denied(denial) = link.state(app.clock.now()) {
+        tracing::warn!(link_id = %id, reason = denial.code(), "rejected an upload for a rejected link");
+        return Ok(Finalised::Rejected(denial.code()));
+    }
+    app.links.revoke(&id).await?;
+    tracing::warn!(link_id = %id, declared = link.size,
+        "upload rejected: its body is larger than the declared size");
+    record(app, &id, "size_mismatch").await;
+    Ok(Finalised::Rejected("size_mismatch"))
+}
+
 /// Records a refused upload in the link's audit trail. No token is involved,
 /// so the record carries none.
 async fn record(app: &App, id: &LinkId, reason: &str) {

@@ -645,9 +645,24 @@ pub async fn download_hashed(url: &str) -> (u16, u64, String) {
 /// Uploads the file at `path` to `url` with `curl -T`, as a creator would,
 /// and returns the HTTP status and the response body.
 pub fn curl_upload(path: &std::path::Path, url: &str) -> (u16, String) {
-    let output = std::process::Command::new("curl")
-        .args(["-sS", "-T"])
-        .arg(path)
+    let mut command = std::process::Command::new("curl");
+    command.arg("-sS").arg("-T").arg(path);
+    run_curl(command, url)
+}
+
+/// Uploads `path` to `url` with `curl -T -`, which sends the body chunked,
+/// without a Content-Length. Returns the status and the body.
+pub fn curl_upload_chunked(path: &std::path::Path, url: &str) -> (u16, String) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = std::process::Command::new("curl");
+    command.args(["-sS", "-T", "-"]).stdin(file);
+    run_curl(command, url)
+}
+
+/// Runs `command` (a curl command line without its URL) against `url` and
+/// returns the response's status and body.
+fn run_curl(mut command: std::process::Command, url: &str) -> (u16, String) {
+    let output = command
         .args(["-w", "\n%{http_code}", url])
         .output()
         .unwrap_or_else(|e| panic!("running curl failed: {e}"));

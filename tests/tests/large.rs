@@ -5,9 +5,9 @@
 //! the storage event, the local server, or the fallback on `/access`.
 
 use link_tests::{
-    Call, Store, TestApp, body_bytes, body_json, creator_get_json, curl_upload, download,
-    download_hashed, event_with, get_json, header, on_both_stores, pattern, post_json, send,
-    sha256_hex, text, write_pattern_file,
+    Call, Store, TestApp, body_bytes, body_json, creator_get_json, curl_upload,
+    curl_upload_chunked, download, download_hashed, event_with, get_json, header, on_both_stores,
+    pattern, post_json, send, sha256_hex, text, write_pattern_file,
 };
 use serde_json::json;
 use shared::domain::LinkId;
@@ -232,32 +232,56 @@ async fn presigned_upload_works_with_curl(store: Store) {
     assert!(matches!(pending, Ok(None)), "{pending:?}");
 }
 
+/// A body one byte shorter or longer than the declared size revokes the
+/// link and leaves no object, whether its length is sent up front or it
+/// arrives chunked (the local server's URL only; S3 needs a length).
 async fn wrong_size_upload_revokes_the_link(store: Store) {
     let mut test = TestApp::new(store).await;
     let base = test.serve().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("short.bin");
-    write_pattern_file(&path, 99);
-
-    let created = upload_url(&base, "short.bin", 100).await;
-    let (status, answer) = curl_upload(&path, &text(&created, "upload_url"));
-    match store {
-        Store::Embedded => assert_eq!(status, 422, "{answer}"),
-        Store::Emulated => {
-            assert_eq!(status, 200, "{answer}");
-            let result = deliver_event(&test, store, &pending_key(&created)).await;
-            let result = result.unwrap_or_default();
-            assert_eq!(result["results"][0]["outcome"], "rejected", "{result}");
-            assert_eq!(result["results"][0]["reason"], "size_mismatch");
+    let mut cases = vec![(99, false), (101, false)];
+    if matches!(store, Store::Embedded) {
+        cases.push((101, true));
+    }
+    for (size, chunked) in cases {
+        let case = format!("{size} bytes, chunked: {chunked}");
+        let path = dir.path().join(format!("wrong-{size}.bin"));
+        write_pattern_file(&path, size);
+        let created = upload_url(&base, "wrong.bin", 100).await;
+        let url = text(&created, "upload_url");
+        let (status, answer) = if chunked {
+            curl_upload_chunked(&path, &url)
+        } else {
+            curl_upload(&path, &url)
+        };
+        match store {
+            Store::Embedded => {
+                assert_eq!(status, 422, "{case}: {answer}");
+                assert!(answer.contains("the link is revoked"), "{case}: {answer}");
+            }
+            Store::Emulated => {
+                assert_eq!(status, 200, "{case}: {answer}");
+                let result = deliver_event(&test, store, &pending_key(&created)).await;
+                let result = result.unwrap_or_default();
+                assert_eq!(
+                    result["results"][0]["outcome"], "rejected",
+                    "{case}: {result}"
+                );
+                assert_eq!(result["results"][0]["reason"], "size_mismatch", "{case}");
+            }
+        }
+        let (status, body) = get_json(&text(&created, "access_url")).await;
+        assert_eq!(status, 410, "{case}: {body}");
+        assert_eq!(body["error"], "revoked", "{case}");
+        let bucket = test.app.objects.bucket().to_owned();
+        for key in [
+            pending_key(&created),
+            pending_key(&created).replacen("pending/", "uploads/", 1),
+        ] {
+            let stored = test.app.objects.describe(&bucket, &key).await;
+            assert!(matches!(stored, Ok(None)), "{case}: {key}: {stored:?}");
         }
     }
-    let (status, body) = get_json(&text(&created, "access_url")).await;
-    assert_eq!(status, 410, "{body}");
-    assert_eq!(body["error"], "revoked");
-    let bucket = test.app.objects.bucket().to_owned();
-    let final_key = pending_key(&created).replacen("pending/", "uploads/", 1);
-    let stored = test.app.objects.describe(&bucket, &final_key).await;
-    assert!(matches!(stored, Ok(None)), "{stored:?}");
 }
 
 async fn missed_upload_deadline_expires_the_link(store: Store) {
