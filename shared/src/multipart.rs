@@ -92,10 +92,11 @@ pub async fn parse_upload(
                 if file.is_some() {
                     return Err(twice("file"));
                 }
-                let raw_name = field.file_name().map(str::to_owned).ok_or_else(|| {
-                    ParamError::new("file", "part has no filename in its Content-Disposition")
-                })?;
-                let file_name = FileName::parse(&raw_name)
+                let raw_name = field
+                    .file_name()
+                    .map(str::to_owned)
+                    .ok_or_else(|| missing_file_name(field.headers()))?;
+                let file_name = FileName::parse(&decode_form_file_name(&raw_name))
                     .map_err(|e| ParamError::new("file", format!("has an unusable name: {e}")))?;
                 let declared = field.content_type().map(ToString::to_string);
                 let bytes = file_bytes(field, &body, range, max_file_bytes).await?;
@@ -340,6 +341,45 @@ fn truncate(text: &str) -> String {
     text.chars().take(32).collect()
 }
 
+/// Decodes the escapes that browsers and curl write in a multipart file
+/// name: the HTML standard's form encoding sends `"` as `%22`, CR as `%0D`
+/// and LF as `%0A`, and leaves every other character, `%` included, as it
+/// is. A name that really contains `%22` therefore reads as a quote, the
+/// same ambiguity every server that follows the standard has.
+fn decode_form_file_name(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.contains('%') {
+        return raw.into();
+    }
+    raw.replace("%22", "\"")
+        .replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .into()
+}
+
+/// Explains why the `file` part's Content-Disposition gave no file name.
+fn missing_file_name(headers: &http::HeaderMap) -> ParamError {
+    let disposition = headers
+        .get(http::header::CONTENT_DISPOSITION)
+        .map(http::HeaderValue::as_bytes)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let has = |needle: &[u8]| memchr::memmem::find(&disposition, needle).is_some();
+    let message = if has(b"filename*=") {
+        "part has filename* in its Content-Disposition, which multipart/form-data \
+         does not use (RFC 7578); send only filename=\"...\" with the UTF-8 name"
+    } else if has(b"filename=") {
+        if std::str::from_utf8(&disposition).is_err() {
+            "part has a filename in its Content-Disposition that is not valid UTF-8"
+        } else {
+            "part has a filename in its Content-Disposition that cannot be read; \
+             send it in double quotes, with no raw control characters"
+        }
+    } else {
+        "part has no filename in its Content-Disposition"
+    };
+    ParamError::new("file", message)
+}
+
 fn multipart_error(error: &multer::Error, max_file_bytes: u64) -> ApiError {
     match error {
         multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
@@ -448,6 +488,60 @@ mod tests {
             file > start && file < start + body.len(),
             "the file was copied"
         );
+    }
+
+    /// Parses one `file` part whose Content-Disposition is `disposition`
+    /// (raw bytes) and returns the file name or the error's message.
+    async fn name_or_error(disposition: &[u8]) -> Result<String, String> {
+        let mut raw = b"--XyZ\r\nContent-Disposition: ".to_vec();
+        raw.extend_from_slice(disposition);
+        raw.extend_from_slice(b"\r\n\r\nx\r\n--XyZ--\r\n");
+        parse_upload(Some(CT), Bytes::from(raw), 1024)
+            .await
+            .map(|upload| upload.file_name.as_str().to_owned())
+            .map_err(|error| error.to_string())
+    }
+
+    #[tokio::test]
+    async fn form_encoded_file_names_are_decoded() {
+        let quoted =
+            name_or_error(br#"form-data; name="file"; filename="report %22q%22.pdf""#).await;
+        assert_eq!(quoted.as_deref(), Ok(r#"report "q".pdf"#));
+        let escaped = name_or_error(br#"form-data; name="file"; filename="a \"b\".pdf""#).await;
+        assert_eq!(escaped.as_deref(), Ok(r#"a "b".pdf"#));
+        let percent = name_or_error(br#"form-data; name="file"; filename="100% done.txt""#).await;
+        assert_eq!(percent.as_deref(), Ok("100% done.txt"));
+        let newline = name_or_error(br#"form-data; name="file"; filename="a%0D%0Ab.pdf""#).await;
+        let message = newline.err().unwrap_or_default();
+        assert!(message.contains("unusable name"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn unreadable_file_names_are_explained() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"form-data; name=\"file\"; filename*=UTF-8''a.pdf",
+                "filename*",
+            ),
+            (
+                b"form-data; name=\"file\"; filename=\"\xff\xfe.pdf\"",
+                "not valid UTF-8",
+            ),
+            (
+                b"form-data; name=\"file\"; filename=\"unterminated",
+                "double quotes",
+            ),
+            (b"form-data; name=\"file\"", "no filename"),
+        ];
+        for (disposition, expected) in cases {
+            let result = name_or_error(disposition).await;
+            let message = result.err().unwrap_or_default();
+            assert!(
+                message.contains(expected),
+                "{}: {message}",
+                String::from_utf8_lossy(disposition)
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ link_tests::on_both_stores!(
     forged_algorithms_are_rejected,
     tokens_stay_out_of_audit_records,
     hostile_file_names_stay_in_their_header,
+    curl_form_file_names_keep_quotes,
     scriptable_files_never_render_inline,
 );
 
@@ -234,6 +235,34 @@ async fn hostile_file_names_stay_in_their_header(store: Store) {
         assert_eq!(response.status(), 422, "{name:?}");
         assert_eq!(body_json(&response)["field"], "filename");
     }
+}
+
+/// curl, like browsers, sends `"` in a form's file name as `%22`, which
+/// must come back as the quote in the stored name and the download header.
+async fn curl_form_file_names_keep_quotes(store: Store) {
+    let mut test = TestApp::new(store).await;
+    let base = test.serve().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("report \"q\".pdf");
+    std::fs::write(&path, b"%PDF-1.7").unwrap_or_else(|e| panic!("{e}"));
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "-H", &format!("x-api-key: {}", link_tests::API_KEY)])
+        .arg("-F")
+        .arg(format!("file=@{}", path.to_string_lossy()))
+        .arg(format!("{base}/upload-file"))
+        .output()
+        .unwrap_or_else(|e| panic!("running curl failed: {e}"));
+    let created: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(created["status"], "uploaded", "{created}");
+    assert_eq!(created["filename"], "report \"q\".pdf", "{created}");
+    let encoded = shared::http::encode_path_segment("report \"q\".pdf");
+    let fetched = download(&test.app, &encoded, &text(&created, "token")).await;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        header(&fetched, "content-disposition"),
+        "attachment; filename=\"report _q_.pdf\"; filename*=UTF-8''report%20%22q%22.pdf"
+    );
 }
 
 async fn scriptable_files_never_render_inline(store: Store) {
