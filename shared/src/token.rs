@@ -407,8 +407,8 @@ pub fn encode_key_entry(kid: &str, secret: &[u8]) -> String {
 }
 
 /// Signs a JWT with HMAC by hand, for tests. `header`'s algorithm picks
-/// SHA-256, -384 or -512: the JWT library here carries HS256 alone, and
-/// tokens of the other HMAC algorithms are what an attacker would try.
+/// SHA-256, -384 or -512. The JWT library here carries HS256 alone, so this
+/// makes the tokens of the other HMAC algorithms that an attacker would try.
 ///
 /// # Panics
 ///

@@ -232,9 +232,9 @@ pub async fn finalise_upload(app: &App, key: &str) -> Result<Finalised, StoreErr
 }
 
 /// Rejects an upload to `key` whose body is larger than the link's declared
-/// size, before any of it is stored: the link is revoked, as for a body of
-/// any other wrong size. Used where the upload's size is known before it is
-/// stored (the local server's upload URL signs the declared size).
+/// size, before any of it is stored. The link is revoked, as for a body of
+/// any other wrong size. The local server calls this, because its upload URL
+/// signs the declared size and so knows a body is too long as it arrives.
 ///
 /// # Errors
 ///
@@ -250,7 +250,7 @@ pub async fn reject_oversized_upload(app: &App, key: &str) -> Result<Finalised, 
         return Ok(Finalised::AlreadyDone);
     }
     if let LinkState::Denied(denial) = link.state(app.clock.now()) {
-        tracing::warn!(link_id = %id, reason = denial.code(), "rejected an upload for a rejected link");
+        tracing::warn!(link_id = %id, reason = denial.code(), "rejected an upload for a link that can no longer be used");
         return Ok(Finalised::Rejected(denial.code()));
     }
     app.links.revoke(&id).await?;

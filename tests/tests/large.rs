@@ -233,8 +233,8 @@ async fn presigned_upload_works_with_curl(store: Store) {
 }
 
 /// A body one byte shorter or longer than the declared size revokes the
-/// link and leaves no object, whether its length is sent up front or it
-/// arrives chunked (the local server's URL only; S3 needs a length).
+/// link and leaves no object. A chunked body, sent without its length, is
+/// tried on the local server's URL only, because S3 requires the length.
 async fn wrong_size_upload_revokes_the_link(store: Store) {
     let mut test = TestApp::new(store).await;
     let base = test.serve().await;
